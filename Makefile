@@ -1,0 +1,27 @@
+# The two commands a learner needs: `make lab` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup lab test lessons unit clean
+
+setup:
+	@bash scripts/setup.sh
+
+## Set everything up and open the lessons in JupyterLab.
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+
+## Set everything up and run every test (unit, notebooks in FAST mode, browser).
+test: setup
+	$(PY) -m pytest -n 2 --dist loadgroup -ra
+
+## Only the fast unit tests.
+unit: setup
+	$(PY) -m pytest -n 2 -m "not notebooks and not browser" -ra
+
+## Execute every lesson in full mode to HTML under build/lessons/.
+lessons: setup
+	$(PY) scripts/run_lessons.py
+
+clean:
+	rm -rf build .pytest_cache
