@@ -1,6 +1,8 @@
 # The two commands a learner needs: `make lab` and `make test`.
 VENV := .venv
 PY := $(VENV)/bin/python
+# JupyterLab refuses to start as root without --allow-root.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: setup lab test lessons unit clean
 
@@ -9,7 +11,7 @@ setup:
 
 ## Set everything up and open the lessons in JupyterLab.
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
 ## Set everything up and run every test (unit, notebooks in FAST mode, browser).
 test: setup
