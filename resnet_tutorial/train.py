@@ -1,0 +1,378 @@
+"""One training loop for every lesson: ``fit``, ``evaluate``, ``predict`` and checkpoints.
+
+``fit`` is deliberately small and explicit (no callbacks framework): a loop
+over epochs and batches with a per-step learning-rate schedule, optional mixed
+precision, a check that stops on a NaN/Inf loss, and an atomic checkpoint after
+every epoch that holds everything needed to resume *exactly* (model, optimizer,
+scheduler, history and random-number-generator states).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .metrics import confusion_matrix  # noqa: F401  (re-exported: part of the train API)
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "onecycle", "none")
+DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}
+DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """``prefer`` if given, else the best available: CUDA, then Apple MPS, then CPU."""
+    if prefer is not None:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' asked for but torch.cuda.is_available() is False; use 'cpu'")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
+    """Resolve the ``amp`` argument to an autocast dtype, or ``None`` for full fp32.
+
+    ``None`` means automatic: bf16 on CUDA GPUs that support it, else fp16 on
+    CUDA; off on CPU/MPS (bf16 on CPU is opt-in: ``amp="bf16"``).
+    """
+    if amp is None:
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp is False or amp in ("none", "off", "fp32"):
+        return None
+    if amp is True:
+        return _amp_dtype(None, device) or torch.bfloat16
+    if amp in ("bf16", "bfloat16", torch.bfloat16):
+        return torch.bfloat16
+    if amp in ("fp16", "float16", torch.float16):
+        if device.type != "cuda":
+            raise ValueError("amp='fp16' needs a CUDA device; on CPU use amp='bf16' or amp=None")
+        return torch.float16
+    raise ValueError(f"amp must be None (auto), False, 'bf16' or 'fp16', got {amp!r}")
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _set_loader_epoch(loader: Iterable, epoch: int) -> None:
+    # TensorLoader (and DistributedSampler-style loaders) derive their shuffle from the epoch.
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+
+
+def _make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float):
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def _make_scheduler(optimizer, name: str, lr: float, total_steps: int):
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps, 1))
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(total_steps, 1))
+    return None
+
+
+def rng_state() -> dict:
+    """The states of every random generator training touches (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuplify(state["python"]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(x: Any) -> Any:
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so that a run repeats."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    **extra: Any,
+) -> Path:
+    """Write model (+ optimizer, scheduler, extras) to ``path`` atomically.
+
+    The file is written to a temporary name in the same directory and moved
+    into place with ``os.replace``, so an interrupted save never leaves a
+    half-written checkpoint behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), **extra}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        state["scheduler"] = scheduler.state_dict()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    map_location: str | torch.device = "cpu",
+) -> dict:
+    """Load a checkpoint, restore the given objects from it, and return the whole dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first (fit(..., checkpoint=path))")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if model is not None:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise ValueError(
+                f"checkpoint {path} does not fit this model (was it saved from another architecture?): {e}"
+            ) from e
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+    return state
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    device: str | torch.device | None = None,
+    amp: Any = False,
+    channels_last: bool = False,
+) -> dict:
+    """Mean cross-entropy ``loss`` and accuracy ``acc`` (0..1) of ``model`` on ``loader``."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    dtype = _amp_dtype(amp, device)
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    for x, y in loader:
+        x, y = _to_device(x, device, channels_last), y.to(device)
+        with _autocast(device, dtype):
+            out = model(x)
+        total_loss += nn.functional.cross_entropy(out.float(), y, reduction="sum").item()
+        correct += (out.argmax(1) == y).sum().item()
+        n += len(y)
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate got an empty loader")
+    return {"loss": total_loss / n, "acc": correct / n}
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, loader: Iterable, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes and true targets (both int64 on the CPU) for every batch of ``loader``."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    preds, targets = [], []
+    for x, y in loader:
+        preds.append(model(x.to(device)).argmax(1).cpu())
+        targets.append(y.cpu())
+    model.train(was_training)
+    return torch.cat(preds), torch.cat(targets).to(torch.int64)
+
+
+def _progress(iterable, progress: bool, **kw):
+    if not progress:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kw)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    test_loader: Iterable | None = None,
+    *,
+    epochs: int = 1,
+    optimizer: str = "sgd",
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    momentum: float = 0.9,
+    schedule: str = "cosine",
+    label_smoothing: float = 0.0,
+    device: str | torch.device | None = None,
+    amp: Any = None,
+    channels_last: bool = False,
+    seed: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
+
+    Columns: ``epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds``
+    (accuracies in 0..1, ``lr`` at the end of the epoch, ``seconds`` of wall
+    time for training + evaluation). Defaults: SGD with momentum 0.9, lr 0.1,
+    weight decay 5e-4 (AdamW: lr 2e-3, weight decay 0.05) and a cosine decay
+    per step to zero. ``amp=None`` uses bf16/fp16 autocast on CUDA only;
+    ``amp="bf16"`` opts in on CPU. With ``checkpoint`` a checkpoint is written
+    after every epoch; ``resume=True`` continues from it (``epochs`` is the
+    total, so an interrupted ``fit(epochs=10)`` is resumed with the same call).
+    A NaN or infinite loss raises ``FloatingPointError`` at once.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH (the file to resume from)")
+    lr = DEFAULT_LR[optimizer] if lr is None else lr
+    weight_decay = DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr}")
+    device = get_device(device)
+    dtype = _amp_dtype(amp, device)
+    try:
+        steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
+    except TypeError as e:
+        raise ValueError("train_loader must have a length (a DataLoader or TensorLoader)") from e
+    if steps_per_epoch == 0:
+        raise ValueError("train_loader yields no batches (empty data set or drop_last with a tiny subset)")
+
+    if seed is not None:
+        seed_everything(seed)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = _make_optimizer(model, optimizer, lr, weight_decay, momentum)
+    sched = _make_scheduler(opt, schedule, lr, epochs * steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, model, opt, sched, map_location=device)
+        history = list(state.get("history", []))
+        start_epoch = int(state["epoch"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+
+    epoch_bar = _progress(range(start_epoch, epochs), progress, desc="epochs", unit="epoch",
+                          initial=start_epoch, total=epochs)
+    for epoch in epoch_bar:
+        t0 = time.perf_counter()
+        model.train()
+        _set_loader_epoch(train_loader, epoch)
+        total_loss, correct, n = 0.0, 0, 0
+        batches = _progress(train_loader, progress, desc=f"epoch {epoch + 1}", leave=False, unit="batch")
+        for b, (x, y) in enumerate(batches):
+            x, y = _to_device(x, device, channels_last), y.to(device)
+            with _autocast(device, dtype):
+                out = model(x)
+            loss = loss_fn(out.float(), y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(
+                    f"the training loss became {loss_value} at epoch {epoch + 1}, batch {b + 1}: "
+                    f"training diverged. Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}), "
+                    f"e.g. lr={lr / 10:g}, or check the inputs for NaN."
+                )
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
+            if sched is not None:
+                sched.step()
+            total_loss += loss_value * len(y)
+            correct += (out.argmax(1) == y).sum().item()
+            n += len(y)
+            if progress and b % 5 == 0:
+                batches.set_postfix(loss=f"{loss_value:.3f}")
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": total_loss / n,
+            "train_acc": correct / n,
+            "test_loss": float("nan"),
+            "test_acc": float("nan"),
+            "lr": opt.param_groups[0]["lr"],
+        }
+        if test_loader is not None:
+            res = evaluate(model, test_loader, device, amp=dtype or False, channels_last=channels_last)
+            row["test_loss"], row["test_acc"] = res["loss"], res["acc"]
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        if progress:
+            shown = {"loss": f"{row['train_loss']:.3f}"}
+            if test_loader is not None:
+                shown["test_acc"] = f"{row['test_acc']:.3f}"
+            epoch_bar.set_postfix(shown)
+        if checkpoint is not None:
+            extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
+            save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1, history=history,
+                            rng=rng_state(), **extra)
+    return pd.DataFrame(history, columns=HISTORY_COLUMNS)
