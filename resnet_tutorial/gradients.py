@@ -53,6 +53,7 @@ __all__ = [
     "make_deep_net",
     "first_layer_grad_vs_depth",
     "fit_exponential",
+    "per_layer_factor",
     "update_to_data_ratios",
     "layer_jacobians",
     "chain_rule_check",
@@ -338,11 +339,12 @@ def _init_weights(model: nn.Module, init: str) -> None:
                 nn.init.zeros_(m.bias)
 
 
-def _hidden(linear: nn.Module, norm: nn.Module | None, activation: str) -> nn.Sequential:
-    parts: list[tuple[str, nn.Module]] = [("linear" if isinstance(linear, nn.Linear) else "conv", linear)]
-    if norm is not None:
-        parts.append(("bn", norm))
+def _preact_layer(weight_layer: nn.Module, norm: nn.Module | None, activation: str, *tail: nn.Module) -> nn.Sequential:
+    """[norm] → activation → (tail) → weight layer: one hidden layer in pre-activation order."""
+    parts: list[tuple[str, nn.Module]] = [("bn", norm)] if norm is not None else []
     parts.append(("act", ACTIVATIONS[activation]()))
+    parts += [(type(t).__name__.lower(), t) for t in tail]
+    parts.append(("linear" if isinstance(weight_layer, nn.Linear) else "conv", weight_layer))
     return nn.Sequential(OrderedDict(parts))
 
 
@@ -358,21 +360,31 @@ def make_deep_mlp(
 ) -> nn.Sequential:
     """A deep fully connected net with ``depth`` hidden layers of ``width`` units.
 
-    Each hidden layer is Linear → [BatchNorm1d] → activation. With
-    ``shortcut=True`` every hidden layer after the first (the first changes the
-    width, so it cannot be an identity) becomes ``x + layer(x)``: the identity
-    path carries the gradient past the activation's slope. Layout:
-    ``flatten, hidden1 … hidden{depth}, head`` (depth + 1 Linear layers).
+    Layout ``flatten, hidden1 … hidden{depth}, head`` with ``depth + 1``
+    Linear layers and ``depth`` activations::
+
+        hidden1 = Linear(in_features → width)
+        hidden2…depth = [BatchNorm1d] → activation → Linear(width → width)
+        head = [BatchNorm1d] → activation → Linear(width → num_classes)
+
+    Without shortcuts this is the familiar Linear → [BN] → activation chain,
+    grouped so that each group *ends* with its Linear. With
+    ``shortcut=True`` hidden layers 2…depth become ``x + layer(x)`` (hidden1
+    changes the width, so it cannot). Grouping this way keeps the identity
+    path clean — no activation after the addition, as in He et al.'s
+    "Identity mappings in deep residual networks" — so the gradient reaches
+    the first layer without passing through any activation's slope.
     """
     _check_options(depth, width, activation, init, "make_deep_mlp", "width")
     if in_features < 1 or num_classes < 1:
         raise ValueError("make_deep_mlp: in_features and num_classes must be positive")
     layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
-    for i in range(1, depth + 1):
-        fan_in = in_features if i == 1 else width
-        block = _hidden(nn.Linear(fan_in, width, bias=not bn), nn.BatchNorm1d(width) if bn else None, activation)
-        layers.append((f"hidden{i}", AddShortcut(block) if shortcut and i > 1 else block))
-    layers.append(("head", nn.Linear(width, num_classes)))
+    layers.append(("hidden1", nn.Sequential(OrderedDict(linear=nn.Linear(in_features, width, bias=not bn)))))
+    for i in range(2, depth + 1):
+        block = _preact_layer(nn.Linear(width, width, bias=not bn), nn.BatchNorm1d(width) if bn else None, activation)
+        layers.append((f"hidden{i}", AddShortcut(block) if shortcut else block))
+    head = _preact_layer(nn.Linear(width, num_classes), nn.BatchNorm1d(width) if bn else None, activation)
+    layers.append(("head", head))
     model = nn.Sequential(OrderedDict(layers))
     _init_weights(model, init)
     return model
@@ -391,21 +403,31 @@ def make_deep_cnn(
 ) -> nn.Sequential:
     """A deep conv net with ``depth`` hidden 3×3 conv layers of ``channels`` maps.
 
-    Each hidden layer is Conv3×3 → [BatchNorm2d] → activation; the first one
-    has stride ``stem_stride`` (2 halves 28×28 to 14×14 so depth 100 stays
-    cheap), the others keep the size. ``shortcut=True`` wraps hidden layers
-    2…depth as ``x + layer(x)``. Head: global average pooling → Linear.
+    Same layout as :func:`make_deep_mlp` with convolutions::
+
+        hidden1 = Conv3×3(in_channels → channels, stride stem_stride)
+        hidden2…depth = [BatchNorm2d] → activation → Conv3×3(channels → channels)
+        head = [BatchNorm2d] → activation → global average pool → Linear
+
+    ``stem_stride=2`` halves 28×28 to 14×14 so depth 100 stays cheap.
+    ``shortcut=True`` wraps hidden layers 2…depth as ``x + layer(x)``.
     """
     _check_options(depth, channels, activation, init, "make_deep_cnn", "channels")
     if in_channels < 1 or num_classes < 1 or stem_stride < 1:
         raise ValueError("make_deep_cnn: in_channels, num_classes and stem_stride must be positive")
-    layers: list[tuple[str, nn.Module]] = []
-    for i in range(1, depth + 1):
-        c_in, stride = (in_channels, stem_stride) if i == 1 else (channels, 1)
-        conv = nn.Conv2d(c_in, channels, 3, stride=stride, padding=1, bias=not bn)
-        block = _hidden(conv, nn.BatchNorm2d(channels) if bn else None, activation)
-        layers.append((f"hidden{i}", AddShortcut(block) if shortcut and i > 1 else block))
-    layers += [("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("head", nn.Linear(channels, num_classes))]
+
+    def conv(c_in: int, stride: int = 1) -> nn.Conv2d:
+        return nn.Conv2d(c_in, channels, 3, stride=stride, padding=1, bias=not bn)
+
+    def norm() -> nn.Module | None:
+        return nn.BatchNorm2d(channels) if bn else None
+
+    layers: list[tuple[str, nn.Module]] = [("hidden1", nn.Sequential(OrderedDict(conv=conv(in_channels, stem_stride))))]
+    for i in range(2, depth + 1):
+        block = _preact_layer(conv(channels), norm(), activation)
+        layers.append((f"hidden{i}", AddShortcut(block) if shortcut else block))
+    head = _preact_layer(nn.Linear(channels, num_classes), norm(), activation, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    layers.append(("head", head))
     model = nn.Sequential(OrderedDict(layers))
     _init_weights(model, init)
     return model
@@ -464,6 +486,23 @@ def fit_exponential(x: Sequence[float] | np.ndarray, norms: Sequence[float] | np
     ss_tot = float(((ly - ly.mean()) ** 2).sum())
     r2 = 1.0 - float(((ly - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else 1.0
     return ExponentialFit(float(10**slope), float(slope), float(intercept), r2)
+
+
+def per_layer_factor(grads: pd.DataFrame, *, skip_head: bool = True) -> ExponentialFit:
+    """The measured factor by which the gradient norm changes per layer, going BACK toward the input.
+
+    Fits ``log10(grad_norm)`` against the number of layers between each layer
+    and the output (``grad_norms`` output; the head is left out by default
+    because its gradient also carries the loss's own scale). ``factor < 1``:
+    the gradient shrinks by ``1/factor`` per layer on its way to the input
+    (vanishing); ``factor > 1``: it grows (exploding).
+    """
+    _require = [c for c in ("index", "grad_norm") if c not in grads.columns]
+    if _require:
+        raise ValueError(f"per_layer_factor needs grad_norms() output; missing columns {_require}")
+    df = grads.iloc[:-1] if skip_head and len(grads) > 2 else grads
+    steps_back = df["index"].max() - df["index"]
+    return fit_exponential(steps_back.to_numpy(), df["grad_norm"].to_numpy())
 
 
 def _variant_name(shortcut: bool, bn: bool) -> str:
@@ -568,9 +607,10 @@ def update_to_data_ratios(
 ) -> pd.DataFrame:
     """Train for ``steps`` steps and record, per weight layer and step, log10(update std / weight std).
 
-    The update is the actual change of the weights, ``W_after - W_before``,
-    which is exactly ``-lr·grad`` for plain SGD (Karpathy's ``lr * p.grad``) and
-    also correct for momentum and Adam. A healthy layer sits near 1e-3
+    For plain SGD the update is ``lr·grad`` (Karpathy's ``lr * p.grad``,
+    computed from the gradient, so a float32 update too small to change the
+    weight at all still gets its true size); for momentum and Adam it is the
+    actual change of the weights, ``W_after - W_before``. A healthy layer sits near 1e-3
     (``log10 = -3``). ``batches`` is a DataLoader, a list of ``(x, y)`` pairs,
     or one pair; it is cycled. ``optimizer``: ``"sgd"``, ``"momentum"``
     (SGD, 0.9) or ``"adam"``. By default a deep copy is trained so your
@@ -615,7 +655,10 @@ def update_to_data_ratios(
         opt.step()
         for i, n in enumerate(layers):
             w_old = before[n]
-            upd = (modules[n].weight.detach() - w_old).double().std()
+            if optimizer == "sgd":  # Karpathy's definition; exact even when W + update rounds back to W
+                upd = (lr * modules[n].weight.grad.detach().double()).std()
+            else:
+                upd = (modules[n].weight.detach() - w_old).double().std()
             ratio = float(upd / w_old.double().std())
             rows.append(
                 {
@@ -769,9 +812,10 @@ def draw_gradient_explorer(
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), gridspec_kw={"width_ratios": [1.3, 1, 1]})
     variant = f"{arch.upper()}, {activation}, init={init}, {_variant_name(shortcut, bn)}, depth {depth}"
     plot_grad_norms({variant: grads}, ax=axes[0])
-    if ok.sum() >= 2:
-        fit = fit_exponential(grads["index"][ok], norms[ok])
-        axes[0].plot(grads["index"], fit.predict(grads["index"]), ":", color="gray", label=f"fit: ×{fit.factor:.3g}/layer")
+    if ok.sum() >= 3:
+        fit = per_layer_factor(grads[ok])
+        idx = grads["index"][ok].iloc[:-1]
+        axes[0].plot(idx, fit.predict(idx.max() - idx), ":", color="gray", label=f"fit: ×{fit.factor:.3g} per layer toward the input")
         axes[0].legend(fontsize=8)
     ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("nan")
     axes[0].set_title(f"first/last layer gradient = {ratio:.2g}", fontsize=10)

@@ -6,6 +6,7 @@ import math
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -248,7 +249,7 @@ def test_update_to_data_ratios_shape_and_value() -> None:
     df = G.update_to_data_ratios(model, [(x, y)], steps=4, lr=0.05, progress=False)
     assert len(df) == 4 * 4  # 4 steps × (3 hidden + head)
     assert list(df["step"].unique()) == [1, 2, 3, 4]
-    assert list(df[df["step"] == 1]["layer"]) == ["hidden1.linear", "hidden2.linear", "hidden3.linear", "head"]
+    assert list(df[df["step"] == 1]["layer"]) == ["hidden1.linear", "hidden2.linear", "hidden3.linear", "head.linear"]
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])  # a copy was trained
     # step 1, plain SGD: the ratio is std(lr * grad) / std(W)
@@ -272,7 +273,7 @@ def test_product_of_jacobians_equals_autograd() -> None:
     assert df["max_abs_diff"].max() < 1e-12
     # sigmoid' <= 1/4, so each hidden layer's Jacobian norm is at most ||W||_2 / 4
     for name, _, jac in G.layer_jacobians(model, torch.randn(7, dtype=torch.float64)):
-        if name.startswith("hidden"):
+        if name != "hidden1" and name.startswith(("hidden", "head")):  # hidden1 has no activation
             w = getattr(model, name).linear.weight.detach()
             bound = float(torch.linalg.matrix_norm(w, ord=2)) / 4
             assert float(torch.linalg.matrix_norm(jac, ord=2)) <= bound + 1e-12
@@ -326,3 +327,15 @@ def test_fashion_batch_is_normalized_real_data() -> None:
     assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32
     assert y.shape == (64,) and int(y.max()) <= 9
     assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3
+
+
+def test_per_layer_factor_counts_layers_back_from_the_output() -> None:
+    idx = np.arange(6)
+    # hidden layers 0..4 shrink by 5x per layer toward the input; the head (5) has its own scale
+    norms = np.r_[5.0 ** -(4 - idx[:5]), 123.0]
+    df = pd.DataFrame({"index": idx, "grad_norm": norms})
+    fit = G.per_layer_factor(df)
+    assert fit.factor == pytest.approx(0.2)
+    assert G.per_layer_factor(df, skip_head=False).factor != pytest.approx(0.2)
+    with pytest.raises(ValueError, match="grad_norms"):
+        G.per_layer_factor(pd.DataFrame({"x": [1]}))
