@@ -854,6 +854,5 @@ def draw_first_layer_grad_vs_depth(
     df = first_layer_grad_vs_depth(
         depths, inputs=inputs, targets=targets, arch=arch, activation=activation, init=init, seeds=seeds, progress=progress
     )
-    fig = plot_first_layer_grad_vs_depth(df)
-    fig.axes[0].set_title(f"{arch.upper()}, {activation}, init={init}: gradient reaching the first layer", fontsize=10)
-    return fig
+    title = f"{arch.upper()}, {activation}, init={init}: gradient reaching the first layer"
+    return plot_first_layer_grad_vs_depth(df, title=title)

@@ -170,6 +170,13 @@ def plot_grad_norms(
     return fig
 
 
+_STAT_LABELS = {
+    "frac_zero": "outputs exactly 0 (ReLU off)",
+    "frac_dead_units": "dead units (0 for the whole batch)",
+    "frac_saturated": "saturated (sigmoid < 0.03 or > 0.97, |tanh| > 0.97)",
+}
+
+
 def plot_layer_stats(stats: pd.DataFrame, columns: Sequence[str], *, ax: plt.Axes | None = None) -> Figure:
     """Fractions per activation layer (e.g. ``frac_saturated``, ``frac_zero``) against layer index."""
     _require_columns(stats, list(columns), "plot_layer_stats")
@@ -179,7 +186,7 @@ def plot_layer_stats(stats: pd.DataFrame, columns: Sequence[str], *, ax: plt.Axe
         fig = ax.figure
     x = stats["index"].to_numpy() if "index" in stats.columns else np.arange(len(stats))
     for col in columns:
-        ax.plot(x, 100 * stats[col].to_numpy(dtype=float), marker="o", markersize=3, label=col)
+        ax.plot(x, 100 * stats[col].to_numpy(dtype=float), marker="o", markersize=3, label=_STAT_LABELS.get(col, col))
     ax.set_xlabel("activation layer index (input → output)")
     ax.set_ylabel("share of outputs (%)")
     ax.set_ylim(-2, 102)
@@ -232,7 +239,9 @@ def plot_activation_histograms(
     return fig
 
 
-def plot_update_ratios(df: pd.DataFrame, *, reference: float = -3.0, max_layers: int = 12) -> Figure:
+def plot_update_ratios(
+    df: pd.DataFrame, *, reference: float = -3.0, max_layers: int = 12, title: str | None = None
+) -> Figure:
     """log10(update std / weight std) per layer against the training step, with the 1e-3 line.
 
     A ratio near 1e-3 (Karpathy's rule of thumb) means each step changes the
@@ -243,7 +252,7 @@ def plot_update_ratios(df: pd.DataFrame, *, reference: float = -3.0, max_layers:
     key = "index" if "index" in df.columns else "layer"
     layers = list(dict.fromkeys(df[key]))
     keep = [layers[i] for i in np.unique(np.linspace(0, len(layers) - 1, min(max_layers, len(layers))).round().astype(int))]
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     cmap = plt.get_cmap("viridis")
     for j, layer in enumerate(keep):
         part = df[df[key] == layer].sort_values("step")
@@ -253,14 +262,18 @@ def plot_update_ratios(df: pd.DataFrame, *, reference: float = -3.0, max_layers:
         ax.plot(part["step"].to_numpy(), part["log10_ratio"].to_numpy(dtype=float), color=color, label=label)
     ax.axhline(reference, color="black", linestyle="--", linewidth=1, label=f"reference 1e{reference:g}")
     ax.set_xlabel("training step (optimizer updates)")
-    ax.set_ylabel("log10(std(lr·grad) / std(weight))")
+    ax.set_ylabel("log10(update std / weight std)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="layer (input → output)", title_fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_first_layer_grad_vs_depth(df: pd.DataFrame, *, value: str = "first_grad_norm") -> Figure:
+def plot_first_layer_grad_vs_depth(
+    df: pd.DataFrame, *, value: str = "first_grad_norm", title: str | None = None
+) -> Figure:
     """Gradient norm at the FIRST layer against depth, one curve per variant (log y).
 
     Points are the mean over seeds; the band spans min..max over seeds.
@@ -280,6 +293,8 @@ def plot_first_layer_grad_vs_depth(df: pd.DataFrame, *, value: str = "first_grad
     ax.set_ylabel("first-layer gradient norm ‖∂L/∂W₁‖₂")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
 
