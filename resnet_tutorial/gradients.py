@@ -617,7 +617,9 @@ def update_to_data_ratios(
     model is unchanged (``copy_model=False`` trains it in place).
 
     Columns: ``step`` (1 = after the first update), ``index``, ``layer``,
-    ``type``, ``ratio``, ``log10_ratio``, ``loss`` (before that update).
+    ``type``, ``ratio``, ``log10_ratio``, ``loss`` (before that update). If
+    the loss becomes NaN/inf, training stops and
+    ``df.attrs["diverged_at_step"]`` says at which step (else ``None``).
     """
     from tqdm.auto import tqdm
 
@@ -642,6 +644,7 @@ def update_to_data_ratios(
     net.train()
     rows = []
     layers: list[str] = []
+    diverged_at: int | None = None
     for step in tqdm(range(1, steps + 1), desc="update ratios", disable=not progress):
         x, y = next(stream)
         x = _prepare_inputs(net, x, "update_to_data_ratios")
@@ -651,6 +654,10 @@ def update_to_data_ratios(
         before = {n: modules[n].weight.detach().clone() for n in layers}
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(net(x), y)
+        if not torch.isfinite(loss):
+            # Diverged (exploding activations or too large a step): stop, and say when.
+            diverged_at = step
+            break
         loss.backward()
         opt.step()
         for i, n in enumerate(layers):
@@ -671,7 +678,9 @@ def update_to_data_ratios(
                     "loss": float(loss.detach()),
                 }
             )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["step", "index", "layer", "type", "ratio", "log10_ratio", "loss"])
+    out.attrs["diverged_at_step"] = diverged_at
+    return out
 
 
 # --------------------------------------------------------------------------- chain rule, by hand

@@ -40,6 +40,7 @@ __all__ = [
     "plot_update_ratios",
     "plot_first_layer_grad_vs_depth",
     "plot_layer_stats",
+    "plot_step_losses",
 ]
 
 _METRIC_LABELS = {
@@ -293,6 +294,37 @@ def plot_first_layer_grad_vs_depth(
     ax.set_ylabel("first-layer gradient norm ‖∂L/∂W₁‖₂")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_losses(
+    runs: pd.DataFrame | Mapping[str, pd.DataFrame],
+    *,
+    chance_level: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Training loss against the step, one curve per run (``step`` and ``loss`` columns).
+
+    Takes ``update_to_data_ratios`` output (one row per layer and step; the
+    loss is read once per step). ``chance_level`` draws a dotted line, e.g.
+    ``math.log(10)`` = 2.303, the cross-entropy of a uniform guess over 10 classes.
+    """
+    named = _as_named_frames(runs, "plot_step_losses")
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for name, df in named.items():
+        _require_columns(df, ["step", "loss"], "plot_step_losses")
+        per_step = df.groupby("step", sort=True)["loss"].first()
+        ax.plot(per_step.index.to_numpy(), per_step.to_numpy(dtype=float), label=name or None)
+    if chance_level is not None:
+        ax.axhline(chance_level, color="gray", linestyle=":", label=f"chance level ({chance_level:.3f})")
+    ax.set_xlabel("training step (optimizer updates)")
+    ax.set_ylabel("training loss (cross-entropy, nats)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

@@ -376,3 +376,55 @@ def fit(
             save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1, history=history,
                             rng=rng_state(), **extra)
     return pd.DataFrame(history, columns=HISTORY_COLUMNS)
+
+
+def throughput(
+    model: nn.Module,
+    input_size: tuple[int, int, int] = (1, 28, 28),
+    batch_size: int = 256,
+    steps: int = 5,
+    warmup: int = 1,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+    amp: Any = False,
+    train: bool = True,
+) -> float:
+    """Images per second of training steps (``train=True``) or forward passes, on random data.
+
+    Measures the model alone (no data loading): ``warmup`` untimed steps, then
+    ``steps`` timed ones. Use it to compare settings on one machine; absolute
+    numbers depend on what else the machine is doing. The model is trained in
+    place by the timed SGD steps, so pass a throwaway copy.
+    """
+    device = get_device(device)
+    dtype = _amp_dtype(amp, device)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    x = _to_device(torch.randn(batch_size, *input_size), device, channels_last)
+    y = torch.randint(0, 10, (batch_size,), device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    model.train(train)
+
+    def step() -> None:
+        if train:
+            with _autocast(device, dtype):
+                out = model(x)
+            loss = nn.functional.cross_entropy(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        else:
+            with torch.no_grad(), _autocast(device, dtype):
+                model(x)
+
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_size / (time.perf_counter() - t0)

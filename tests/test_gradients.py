@@ -339,3 +339,14 @@ def test_per_layer_factor_counts_layers_back_from_the_output() -> None:
     assert G.per_layer_factor(df, skip_head=False).factor != pytest.approx(0.2)
     with pytest.raises(ValueError, match="grad_norms"):
         G.per_layer_factor(pd.DataFrame({"x": [1]}))
+
+
+def test_update_ratios_stop_when_training_diverges() -> None:
+    torch.manual_seed(0)
+    model = G.make_deep_mlp(4, width=16, in_features=5, activation="relu")
+    x, y = _batch(n=32, features=5, classes=10)
+    df = G.update_to_data_ratios(model, [(x, y)], steps=50, lr=1000.0, progress=False)
+    at = df.attrs["diverged_at_step"]
+    assert at is not None and 1 < at <= 50
+    assert df["step"].max() == at - 1
+    assert np.isfinite(df["loss"]).all()

@@ -174,3 +174,12 @@ def test_plot_layer_stats_in_percent() -> None:
     fig = P.plot_layer_stats(stats, ["frac_zero"])
     _labeled(fig)
     assert np.allclose(fig.axes[0].get_lines()[0].get_ydata(), [25, 50])
+
+
+def test_plot_step_losses_one_point_per_step_and_chance_line() -> None:
+    df = pd.DataFrame({"step": [1, 1, 2, 2, 3, 3], "index": [0, 1] * 3, "loss": [2.3, 2.3, 2.0, 2.0, 1.5, 1.5]})
+    fig = P.plot_step_losses({"run": df}, chance_level=2.302585)
+    _labeled(fig)
+    line, chance = fig.axes[0].get_lines()
+    assert np.allclose(line.get_xdata(), [1, 2, 3]) and np.allclose(line.get_ydata(), [2.3, 2.0, 1.5])
+    assert np.allclose(chance.get_ydata(), [2.302585, 2.302585])
