@@ -179,6 +179,13 @@ class ConvBlock(_PostBottleneck):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"ConvBlock expects {self.in_channels} input channels, got {x.shape[1]}: a conv "
+                "block changes the channel count, so the next block must be built with "
+                f"in_channels={self.out_channels} (an IdentityBlock({self.out_channels}) or a "
+                f"ConvBlock({self.out_channels}, ...))"
+            )
         return self.relu(self._branch(x) + self.shortcut(x))
 
 
