@@ -1,0 +1,51 @@
+"""The command line: data, train, trace (degradation is tested in test_degradation.py)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from resnet_tutorial import cli, data
+
+
+def test_data_quiet_prints_nothing_and_succeeds(capsys):
+    assert cli.main(["data", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert cli.main(["data"]) == 0
+    assert "FashionMNIST" in capsys.readouterr().out
+
+
+def test_data_missing_exits_nonzero_with_the_fixes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "nothing")
+    assert cli.main(["data", "--quiet", "--no-download"]) == 1
+    err = capsys.readouterr().err
+    assert "apt-get install dataset-fashion-mnist" in err and data.DATA_ENV in err
+
+
+def test_train_runs_end_to_end_and_saves_a_checkpoint(tmp_path):
+    ck = tmp_path / "r20.pt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "resnet_tutorial", "train", "--model", "resnet20", "--epochs", "1",
+         "--subset", "10", "--test-subset", "10", "--device", "cpu", "--checkpoint", str(ck), "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "test accuracy:" in proc.stdout and "on 100 test images" in proc.stdout
+    state = torch.load(ck, weights_only=True)
+    assert state["epoch"] == 1 and "optimizer" in state
+
+
+def test_trace_prints_the_shape_table(capsys):
+    pytest.importorskip("resnet_tutorial.inspect")
+    assert cli.main(["trace", "resnet20", "--input", "1,1,28,28"]) == 0
+    out = capsys.readouterr().out
+    assert "64" in out and len(out.splitlines()) > 5
+
+
+def test_bad_arguments_exit_with_usage():
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--epochs", "0"])
+    with pytest.raises(SystemExit):
+        cli.main(["trace", "resnet20", "--input", "a,b"])

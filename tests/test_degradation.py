@@ -1,0 +1,66 @@
+"""The plain-vs-residual experiment: a tiny run, the cache, the CLI and the plot."""
+
+import json
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from resnet_tutorial import cli, degradation
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deg") / "deg.csv"
+    table = degradation.run_degradation(depths=(8, 14), epochs=1, per_class=6, test_per_class=3,
+                                        batch_size=20, device="cpu", progress=False, out=out)
+    return table, out
+
+
+def test_table_structure_and_error_range(tiny):
+    table, _ = tiny
+    assert list(table.columns) == degradation.COLUMNS
+    assert sorted(table["model"].unique()) == ["plain14", "plain8", "resnet14", "resnet8"]
+    assert (table["epoch"] == 1).all() and len(table) == 4
+    for col in ("train_error", "test_error"):
+        assert table[col].between(0, 1).all()
+    # same layers, so the plain twin has exactly the residual net's parameters (option A adds none)
+    params = table.set_index("model")["params"]
+    assert params["plain8"] == params["resnet8"] and params["plain14"] > params["plain8"]
+
+
+def test_cache_round_trip_with_settings(tiny):
+    table, out = tiny
+    loaded = degradation.load_degradation(out)
+    pd.testing.assert_frame_equal(loaded, table, check_exact=False, rtol=1e-5)
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["complete"] and meta["settings"]["depths"] == [8, 14] and "torch" in meta
+    assert loaded.attrs["meta"]["settings"]["per_class"] == 6
+
+
+def test_plot_selects_depths(tiny):
+    table, _ = tiny
+    matplotlib.use("Agg")
+    both = degradation.plot_degradation(table)
+    one = degradation.plot_degradation(table, depths=[14])
+    assert len(both.axes[0].lines) == 4 and len(one.axes[0].lines) == 2
+    assert both.axes[0].get_ylabel() == "error (%)"
+    with pytest.raises(ValueError, match="none of the requested depths"):
+        degradation.plot_degradation(table, depths=[56])
+
+
+def test_bad_depth_and_missing_cache(tmp_path):
+    with pytest.raises(ValueError, match="6n\\+2"):
+        degradation.run_degradation(depths=(10,), progress=False)
+    with pytest.raises(FileNotFoundError, match="python -m resnet_tutorial degradation"):
+        degradation.load_degradation(tmp_path / "none.csv")
+
+
+def test_cli_writes_the_cache(tmp_path, capsys):
+    out = tmp_path / "cli.csv"
+    rc = cli.main(["degradation", "--depths", "8", "--epochs", "1", "--subset", "4", "--test-subset", "2",
+                   "--batch-size", "20", "--device", "cpu", "--no-progress", "--out", str(out)])
+    assert rc == 0 and out.is_file()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["command"].startswith("python -m resnet_tutorial degradation --depths 8")
+    assert "resnet8" in capsys.readouterr().out
