@@ -41,6 +41,9 @@ __all__ = [
     "plot_first_layer_grad_vs_depth",
     "plot_layer_stats",
     "plot_step_losses",
+    "plot_class_examples",
+    "draw_class_examples",
+    "plot_class_balance",
 ]
 
 _METRIC_LABELS = {
@@ -436,5 +439,65 @@ def plot_image_grid(
             ax.set_title(text, fontsize=7, color="red" if wrong else "green")
         elif lab is not None:
             ax.set_title(name_of(lab[i]), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_examples(
+    images: Any,
+    labels: Any,
+    class_index: int,
+    class_names: Sequence[str] | None = None,
+    n: int = 16,
+    seed: int = 0,
+    ncols: int = 8,
+) -> Figure:
+    """``n`` random images of one class (drawn with ``seed``), titled with the class name."""
+    lab = _to_numpy(labels).ravel()
+    if len(lab) != len(images):
+        raise ValueError(f"plot_class_examples: {len(images)} images but {len(lab)} labels")
+    idx = np.flatnonzero(lab == int(class_index))
+    if idx.size == 0:
+        raise ValueError(f"plot_class_examples: no image has label {class_index}")
+    if n < 1:
+        raise ValueError(f"plot_class_examples: n must be >= 1, got {n}")
+    pick = np.random.default_rng(seed).choice(idx, size=min(n, idx.size), replace=False)
+    pick_t = pick.tolist()
+    fig = plot_image_grid(images[pick_t], lab[pick], class_names=class_names, ncols=ncols)
+    name = class_names[int(class_index)] if class_names is not None else str(class_index)
+    fig.suptitle(f"{len(pick)} random images of class {int(class_index)}: {name} (of {idx.size})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def draw_class_examples(class_name: str = "T-shirt/top", n: int = 16, seed: int = 0, train: bool = True) -> Figure:
+    """Explorer for lesson 00: a grid of random FashionMNIST images of one class."""
+    from .data import CLASSES, load_tensors
+
+    if class_name not in CLASSES:
+        raise ValueError(f"draw_class_examples: class_name must be one of {list(CLASSES)}, got {class_name!r}")
+    images, labels = load_tensors(train=train)
+    return plot_class_examples(images, labels, CLASSES.index(class_name), CLASSES, n=n, seed=seed)
+
+
+def plot_class_balance(counts: Mapping[str, Any], class_names: Sequence[str] | None = None) -> Figure:
+    """Grouped bars: images per class for each split, e.g. ``{"train": counts, "test": counts}``."""
+    if not isinstance(counts, Mapping) or not counts:
+        raise ValueError("plot_class_balance expects a dict split name -> per-class counts")
+    arrays = {k: _to_numpy(v).ravel() for k, v in counts.items()}
+    k = len(next(iter(arrays.values())))
+    if any(len(a) != k for a in arrays.values()):
+        raise ValueError("plot_class_balance: every split needs one count per class")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    width = 0.8 / len(arrays)
+    x = np.arange(k)
+    for i, (split, a) in enumerate(arrays.items()):
+        ax.bar(x + (i - (len(arrays) - 1) / 2) * width, a, width=width, label=split)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_xlabel("class")
+    ax.set_ylabel("number of images")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     return fig

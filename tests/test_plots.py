@@ -183,3 +183,37 @@ def test_plot_step_losses_one_point_per_step_and_chance_line() -> None:
     line, chance = fig.axes[0].get_lines()
     assert np.allclose(line.get_xdata(), [1, 2, 3]) and np.allclose(line.get_ydata(), [2.3, 2.0, 1.5])
     assert np.allclose(chance.get_ydata(), [2.302585, 2.302585])
+
+
+def test_plot_class_examples_only_that_class() -> None:
+    images = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 1, 2, 2) / 10
+    labels = torch.tensor([0, 1, 0, 1, 0, 2])
+    fig = P.plot_class_examples(images, labels, 0, ["a", "b", "c"], n=5, seed=1)
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert len(shown) == 3  # only three images of class 0 exist
+    assert {ax.get_title() for ax in shown} == {"a"}
+    values = sorted(round(float(ax.get_images()[0].get_array()[0, 0]), 3) for ax in shown)
+    assert values == [0.0, 0.2, 0.4]  # images 0, 2, 4
+    with pytest.raises(ValueError, match="no image"):
+        P.plot_class_examples(images, labels, 7)
+
+
+def test_draw_class_examples_changes_with_the_class() -> None:
+    pytest.importorskip("resnet_tutorial.data")
+    try:
+        a = P.draw_class_examples("Sneaker", n=4)
+    except FileNotFoundError as e:  # pragma: no cover - machines without the dataset
+        pytest.skip(str(e))
+    b = P.draw_class_examples("Bag", n=4, seed=1)
+    assert {ax.get_title() for ax in a.axes if ax.get_images()} == {"Sneaker"}
+    assert {ax.get_title() for ax in b.axes if ax.get_images()} == {"Bag"}
+    assert not np.allclose(a.axes[0].get_images()[0].get_array(), b.axes[0].get_images()[0].get_array())
+    with pytest.raises(ValueError, match="class_name"):
+        P.draw_class_examples("Hat")
+
+
+def test_plot_class_balance_bar_heights() -> None:
+    fig = P.plot_class_balance({"train": [6, 6, 6], "test": torch.tensor([1, 2, 3])}, ["a", "b", "c"])
+    _labeled(fig)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    assert heights == [6, 6, 6, 1, 2, 3]
