@@ -1,0 +1,206 @@
+"""Lesson 05 ("x + y versus torch.cat"): add and concatenate, measured.
+
+* :func:`merge_shapes` -- output shapes of ``x + y`` and ``torch.cat``.
+* :func:`downstream_params` -- what the *next* conv pays for a cat merge.
+* :func:`merge_network` / :func:`network_table` -- the same CIFAR-style net
+  with add or cat merges: channels per block, parameters.
+* :func:`merge_grad_norms` -- per-layer gradient norms of either net.
+* :func:`compare_add_cat` -- a short training of both on a FashionMNIST subset.
+* :func:`draw_merge_explorer` -- channels, parameters and gradients for the
+  chosen merge.
+* :func:`inception_bookkeeping` / :func:`densenet_bookkeeping` -- how
+  GoogLeNet and DenseNet count channels when they concatenate.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from .models import CifarResNet
+
+__all__ = [
+    "compare_add_cat",
+    "densenet_bookkeeping",
+    "downstream_params",
+    "draw_merge_explorer",
+    "inception_bookkeeping",
+    "merge_grad_norms",
+    "merge_network",
+    "merge_shapes",
+    "network_table",
+]
+
+
+def _n(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def merge_shapes(channels: int = 64, size: int = 28, batch: int = 1) -> pd.DataFrame:
+    """Shapes of ``x``, ``y``, ``x + y`` and ``torch.cat([x, y], dim=1)``, and what
+    happens when the shapes differ."""
+    x = torch.randn(batch, channels, size, size)
+    y = torch.randn_like(x)
+    rows = [
+        {"expression": "x", "shape": tuple(x.shape)},
+        {"expression": "y = F(x)", "shape": tuple(y.shape)},
+        {"expression": "x + y", "shape": tuple((x + y).shape)},
+        {"expression": "torch.cat([x, y], dim=1)", "shape": tuple(torch.cat([x, y], 1).shape)},
+    ]
+    z = torch.randn(batch, 2 * channels, size, size)
+    try:
+        x + z
+        add_other = "works"
+    except RuntimeError:
+        add_other = "RuntimeError: shapes must match"
+    rows.append({"expression": f"x + z ({2 * channels} channels)", "shape": add_other})
+    rows.append({"expression": f"torch.cat([x, z], dim=1) ({2 * channels} channels)",
+                 "shape": tuple(torch.cat([x, z], 1).shape)})
+    return pd.DataFrame(rows)
+
+
+def downstream_params(channels: int = 64, kernel_size: int = 3) -> pd.DataFrame:
+    """Weights of the next ``kernel_size`` conv (``channels`` out, no bias) after
+    an add merge (``C`` channels in) and after a cat merge (``2C`` in)."""
+    rows = []
+    for merge, cin in (("add", channels), ("cat", 2 * channels)):
+        conv = nn.Conv2d(cin, channels, kernel_size, bias=False)
+        rows.append({"merge": merge, "channels_in": cin, "next_conv_params": _n(conv)})
+    return pd.DataFrame(rows)
+
+
+def merge_network(merge: str = "add", depth: int = 8, width: int = 1, seed: int = 0,
+                  in_channels: int = 1) -> CifarResNet:
+    """The same CIFAR-style ResNet with ``merge="add"`` or ``"cat"``.
+
+    Both use projection shortcuts (a cat merge doubles the channels, so the
+    next block's shortcut must be able to shrink them back); only the merge differs.
+    """
+    torch.manual_seed(seed)
+    return CifarResNet(depth, in_channels=in_channels, width=width, shortcut="projection",
+                       merge=merge)
+
+
+def network_table(depth: int = 8, width: int = 1) -> pd.DataFrame:
+    """Per block of both nets (and their ``fc``): channels in, channels out, parameters.
+
+    Columns ``merge, layer, index, in_channels, out_channels, params``.
+    """
+    rows = []
+    for merge in ("add", "cat"):
+        net = merge_network(merge, depth, width)
+        for i, b in enumerate(net.blocks()):
+            rows.append({"merge": merge, "layer": f"block{i}", "index": i,
+                         "in_channels": b.in_channels, "out_channels": b.out_channels,
+                         "params": _n(b)})
+        rows.append({"merge": merge, "layer": "fc", "index": i + 1,
+                     "in_channels": net.fc.in_features,
+                     "out_channels": net.fc.out_features, "params": _n(net.fc)})
+    return pd.DataFrame(rows)
+
+
+def merge_grad_norms(merge: str = "add", depth: int = 8, batch_size: int = 32,
+                     seed: int = 0) -> pd.DataFrame:
+    """Per-layer weight-gradient norms on one FashionMNIST batch."""
+    from .gradients import fashion_batch, grad_norms
+
+    x, y = fashion_batch(batch_size, seed)
+    return grad_norms(merge_network(merge, depth, seed=seed).train(), x, y)
+
+
+def compare_add_cat(
+    depth: int = 8, epochs: int = 1, per_class: int = 50, test_per_class: int = 20,
+    batch_size: int = 64, seed: int = 0, progress: bool = True,
+    device: str | torch.device | None = None, **fit_kwargs,
+) -> pd.DataFrame:
+    """Train the add net and the cat net with identical data and settings.
+
+    Returns the two ``train.fit`` histories stacked, with ``merge`` and
+    ``params`` columns.
+    """
+    from .data import fast_loaders
+    from .train import fit
+
+    frames = []
+    for merge in ("add", "cat"):
+        train_loader, test_loader = fast_loaders(
+            batch_size=batch_size, per_class=per_class, test_per_class=test_per_class,
+            device=device, seed=seed,
+        )
+        model = merge_network(merge, depth, seed=seed)
+        hist = fit(model, train_loader, test_loader, epochs=epochs, seed=seed,
+                   progress=progress, device=device, **fit_kwargs)
+        hist.insert(0, "merge", merge)
+        hist["params"] = _n(model)
+        frames.append(hist)
+    return pd.concat(frames, ignore_index=True)
+
+
+def draw_merge_explorer(merge: str = "add", depth: int = 8, batch_size: int = 32) -> Figure:
+    """Three panels for the chosen merge (the other one in gray for reference):
+    channels after each block, parameters per block, gradient norm per layer."""
+    table = network_table(depth)
+    other = "cat" if merge == "add" else "add"
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    styles = {other: dict(color="0.7", ls="--"),
+              merge: dict(color="C0" if merge == "add" else "C1", ls="-")}
+    for m, style in styles.items():
+        t = table[(table["merge"] == m) & (table["layer"] != "fc")]
+        idx = t["index"].to_numpy(dtype=float)
+        axes[0].plot(idx, t.out_channels.to_numpy(dtype=float), marker="o", label=m, **style)
+        axes[1].plot(idx, t.params.to_numpy(dtype=float), marker="o", label=m, **style)
+        g = merge_grad_norms(m, depth, batch_size)
+        axes[2].plot(g["index"], g["grad_norm"], marker="o", ms=3, label=m, **style)
+    axes[0].set_ylabel("channels after the merge")
+    axes[1].set_ylabel("parameters per block")
+    axes[2].set_ylabel("gradient norm ‖∂L/∂W‖₂")
+    axes[2].set_yscale("log")
+    for ax in axes[:2]:
+        ax.set_xlabel("block index (input → output)")
+    axes[2].set_xlabel("layer index (input → output)")
+    total = {m: _n(merge_network(m, depth)) for m in ("add", "cat")}
+    fig.suptitle(
+        f"merge={merge!r}, depth {depth}: {total[merge]:,} parameters "
+        f"({total[merge] / total['add']:.2f}x the add net)"
+    )
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def inception_bookkeeping() -> pd.DataFrame:
+    """Channels of each branch of torchvision GoogLeNet's ``inception3a`` and of
+    the concatenated output (measured with a forward pass, weights=None)."""
+    from torchvision.models import googlenet
+
+    net = googlenet(weights=None, aux_logits=False, init_weights=False).eval()
+    block = net.inception3a
+    x = torch.randn(1, 192, 28, 28)
+    rows = []
+    with torch.no_grad():
+        for name in ("branch1", "branch2", "branch3", "branch4"):
+            rows.append({"part": name, "channels": getattr(block, name)(x).shape[1]})
+        rows.append({"part": "torch.cat of the 4 branches", "channels": block(x).shape[1]})
+    return pd.DataFrame(rows)
+
+
+def densenet_bookkeeping(layers: int = 6) -> pd.DataFrame:
+    """Channels entering each layer of torchvision DenseNet-121's first dense
+    block: every layer concatenates its 32 new channels (the growth rate)."""
+    from torchvision.models import densenet121
+
+    block = densenet121(weights=None).features.denseblock1
+    rows = []
+    for i, (name, layer) in enumerate(list(block.named_children())[:layers]):
+        rows.append({"layer": name, "channels_in": layer.norm1.num_features,
+                     "new_channels": layer.conv2.out_channels})
+    with torch.no_grad():
+        out = block(torch.randn(1, 64, 8, 8)).shape[1]
+    rows.append({"layer": "block output (torch.cat)", "channels_in": out, "new_channels": None})
+    return pd.DataFrame(rows)
+
