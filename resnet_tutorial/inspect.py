@@ -410,18 +410,31 @@ def summary(
 
     before = {m: (set(m._forward_hooks), set(m._forward_pre_hooks)) for m in model.modules()}
     buf = io.StringIO()
+    failure: RuntimeError | None = None
     try:
         with _frozen(model), contextlib.redirect_stdout(buf):
             arg = tuple(sizes[0]) if len(sizes) == 1 else [tuple(s) for s in sizes]
             _ts_summary(model, arg, batch_size=batch_size, device=device_type)
+    except RuntimeError as err:
+        failure = err
     finally:
-        for m, (fwd, pre) in before.items():
-            for key in set(m._forward_hooks) - fwd:
-                del m._forward_hooks[key]
-            for key in set(m._forward_pre_hooks) - pre:
-                del m._forward_pre_hooks[key]
-            always = getattr(m, "_forward_hooks_always_called", None)
-            if always is not None:
-                for key in set(always) - fwd:
-                    del always[key]
+        _remove_new_hooks(before)
+    if failure is not None:
+        if len(sizes) == 1:
+            # re-run with our tracer: it names the layer and the numbers that do not fit
+            trace_shapes(model, (2, *sizes[0]))
+        raise failure
     return buf.getvalue()
+
+
+def _remove_new_hooks(before: dict[nn.Module, tuple[set[int], set[int]]]) -> None:
+    """Delete forward (pre-)hooks added since ``before`` was taken (torchsummary's leftovers)."""
+    for m, (fwd, pre) in before.items():
+        for key in set(m._forward_hooks) - fwd:
+            del m._forward_hooks[key]
+        for key in set(m._forward_pre_hooks) - pre:
+            del m._forward_pre_hooks[key]
+        always = getattr(m, "_forward_hooks_always_called", None)
+        if always is not None:
+            for key in set(always) - fwd:
+                del always[key]
