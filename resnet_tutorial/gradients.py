@@ -803,14 +803,16 @@ def draw_gradient_explorer(
     factor. Middle: mean ± std of each activation layer's output. Right: share
     of saturated sigmoid/tanh outputs or of zero (dead) ReLU outputs. The
     model runs in float64 so even 1e-100 gradients are measured, not rounded
-    to 0. Cheap: one forward/backward (< 1.5 s at depth 100).
+    to 0. Without ``inputs``/``targets`` it uses a fixed FashionMNIST batch of
+    ``batch_size`` images (default 128 for the MLP, 16 for the CNN). Cheap: one
+    forward/backward, well under 1.5 s at depth 100 on one CPU core.
     """
     import matplotlib.pyplot as plt
 
     from .plots import plot_grad_norms, plot_layer_stats
 
     if inputs is None or targets is None:
-        inputs, targets = fashion_batch(batch_size or (128 if arch == "mlp" else 32), seed=0)
+        inputs, targets = fashion_batch(batch_size or (128 if arch == "mlp" else 16), seed=0)
     torch.manual_seed(seed)
     model = make_deep_net(arch, depth, activation=activation, init=init, bn=bn, shortcut=shortcut).double()
     model.train()

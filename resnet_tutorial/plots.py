@@ -152,6 +152,7 @@ def plot_grad_norms(
     of a deep plain net span many decades.
     """
     runs = _as_named_frames(grad_norms, "plot_grad_norms")
+    own_figure = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4))
     else:
@@ -170,7 +171,8 @@ def plot_grad_norms(
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    if own_figure:
+        fig.tight_layout()
     return fig
 
 
@@ -184,6 +186,7 @@ _STAT_LABELS = {
 def plot_layer_stats(stats: pd.DataFrame, columns: Sequence[str], *, ax: plt.Axes | None = None) -> Figure:
     """Fractions per activation layer (e.g. ``frac_saturated``, ``frac_zero``) against layer index."""
     _require_columns(stats, list(columns), "plot_layer_stats")
+    own_figure = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 3))
     else:
@@ -196,7 +199,8 @@ def plot_layer_stats(stats: pd.DataFrame, columns: Sequence[str], *, ax: plt.Axe
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    if own_figure:
+        fig.tight_layout()
     return fig
 
 
