@@ -213,3 +213,18 @@ def plot_degradation(table: pd.DataFrame, depths: Sequence[int] | None = None, k
     axes[0, 0].set_ylabel("error (%)")
     fig.tight_layout()
     return fig
+
+
+def degradation_explorer(depths: Sequence[int] = (8, 20, 56), path: str | os.PathLike | None = None,
+                         show: str = "both"):
+    """Explorer for lesson 08: the cached curves for the chosen ``depths``.
+
+    ``show`` is ``"both"``, ``"plain"`` or ``"resnet"`` (which panels). Reads the
+    cache on every call (cheap), so it always shows what is on disk.
+    """
+    kinds = KINDS if show == "both" else (show,)
+    if show not in ("both", *KINDS):
+        raise ValueError(f"show must be 'both', 'plain' or 'resnet', got {show!r}")
+    if not depths:
+        raise ValueError("select at least one depth")
+    return plot_degradation(load_degradation(path), depths=depths, kinds=kinds)

@@ -268,7 +268,7 @@ def fit(
     """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
 
     Columns: ``epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds``
-    (accuracies in 0..1, ``lr`` at the end of the epoch, ``seconds`` of wall
+    (accuracies in 0..1, ``lr`` the mean learning rate of the epoch's steps, ``seconds`` of wall
     time for training + evaluation). Defaults: SGD with momentum 0.9, lr 0.1,
     weight decay 5e-4 (AdamW: lr 2e-3, weight decay 0.05) and a cosine decay
     per step to zero. ``amp=None`` uses bf16/fp16 autocast on CUDA only;
@@ -324,7 +324,7 @@ def fit(
         t0 = time.perf_counter()
         model.train()
         _set_loader_epoch(train_loader, epoch)
-        total_loss, correct, n = 0.0, 0, 0
+        total_loss, correct, n, lr_sum = 0.0, 0, 0, 0.0
         batches = _progress(train_loader, progress, desc=f"epoch {epoch + 1}", leave=False, unit="batch")
         for b, (x, y) in enumerate(batches):
             x, y = _to_device(x, device, channels_last), y.to(device)
@@ -338,6 +338,7 @@ def fit(
                     f"training diverged. Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}), "
                     f"e.g. lr={lr / 10:g}, or check the inputs for NaN."
                 )
+            lr_sum += opt.param_groups[0]["lr"]
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -359,7 +360,7 @@ def fit(
             "train_acc": correct / n,
             "test_loss": float("nan"),
             "test_acc": float("nan"),
-            "lr": opt.param_groups[0]["lr"],
+            "lr": lr_sum / (b + 1),
         }
         if test_loader is not None:
             res = evaluate(model, test_loader, device, amp=dtype or False, channels_last=channels_last)
@@ -428,3 +429,98 @@ def throughput(
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * batch_size / (time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- lesson 07 helpers
+def train_model(
+    model: str | nn.Module = "resnet20",
+    epochs: int = 1,
+    per_class: int | None = 100,
+    test_per_class: int | None = None,
+    *,
+    batch_size: int = 32,
+    optimizer: str = "adamw",
+    lr: float | None = 4e-3,
+    augment: bool = False,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    **fit_kw: Any,
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Build (by registry name) and train a model on a FashionMNIST subset: ``(model, history)``.
+
+    The recipe the command line uses (AdamW, lr 4e-3, batch 32, cosine decay),
+    with the fast on-device loaders; the model is evaluated on ``test_per_class``
+    images per class each epoch (``None``: all 10,000 test images).
+    """
+    from .data import fast_loaders
+    from .models import create_model
+
+    device = get_device(device)
+    name = model if isinstance(model, str) else type(model).__name__
+    if isinstance(model, str):
+        torch.manual_seed(seed)
+        model = create_model(model, num_classes=10)
+    in_channels = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 1)
+    train_loader, test_loader = fast_loaders(
+        batch_size=batch_size, per_class=per_class, test_per_class=test_per_class, device=device,
+        augment=augment, seed=seed, in_channels=in_channels,
+    )
+    history = fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, lr=lr,
+                  device=device, seed=seed, progress=progress, **fit_kw)
+    history.attrs["model"] = name
+    return model, history
+
+
+def training_explorer(
+    model: str = "resnet20", epochs: int = 2, per_class: int = 100, test_per_class: int = 100,
+    progress: bool = False,
+):
+    """Explorer for lesson 07: train ``model`` on ``per_class`` images per class, plot the curves."""
+    from .plots import plot_history
+
+    _, history = train_model(model, epochs, per_class, test_per_class, progress=progress)
+    last = history.iloc[-1]
+    return plot_history(
+        {model: history},
+        title=f"{model}: {10 * per_class} training images, {epochs} epoch(s): "
+        f"test accuracy {100 * last['test_acc']:.1f} % on {10 * test_per_class} images",
+    )
+
+
+DEFAULT_THROUGHPUT_CONFIGS: tuple[tuple[str, int], ...] = (
+    ("resnet20", 28),
+    ("post_fashion_resnet18", 96),
+    ("post_fashion_resnet18", 224),
+)
+
+
+def throughput_table(
+    configs: Iterable[tuple[str, int]] = DEFAULT_THROUGHPUT_CONFIGS,
+    batch_size: int = 32,
+    steps: int = 2,
+    device: str | torch.device | None = "cpu",
+    channels_last: bool = False,
+    amp: Any = False,
+    train_images: int = 60_000,
+) -> pd.DataFrame:
+    """Training speed of ``(model name, image side)`` pairs and what one epoch would cost.
+
+    Columns: ``model``, ``input`` (side in pixels), ``params``, ``images_per_s``,
+    ``epoch_minutes`` (``train_images`` images at that speed), ``relative``
+    (cost of one image relative to the first row).
+    """
+    from .models import create_model
+
+    rows = []
+    for name, side in configs:
+        torch.manual_seed(0)
+        model = create_model(name, num_classes=10)
+        ch = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 1)
+        rate = throughput(model, (ch, side, side), batch_size, steps=steps, device=device,
+                          channels_last=channels_last, amp=amp)
+        rows.append({"model": name, "input": side, "params": sum(p.numel() for p in model.parameters()),
+                     "images_per_s": rate, "epoch_minutes": train_images / rate / 60})
+    table = pd.DataFrame(rows)
+    table["relative"] = table["images_per_s"].iloc[0] / table["images_per_s"]
+    return table

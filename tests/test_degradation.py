@@ -64,3 +64,23 @@ def test_cli_writes_the_cache(tmp_path, capsys):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["command"].startswith("python -m resnet_tutorial degradation --depths 8")
     assert "resnet8" in capsys.readouterr().out
+
+
+def test_explorer_redraws_for_other_depths_and_panels(tiny):
+    _, out = tiny
+    a = degradation.degradation_explorer(depths=(8, 14), path=out)
+    b = degradation.degradation_explorer(depths=(14,), path=out, show="plain")
+    assert len(a.axes) == 2 and len(b.axes) == 1
+    assert len(a.axes[0].lines) == 4 and len(b.axes[0].lines) == 2
+    ya = sorted(tuple(line.get_ydata()) for line in a.axes[0].lines)
+    yb = sorted(tuple(line.get_ydata()) for line in b.axes[0].lines)
+    assert ya != yb
+    with pytest.raises(ValueError, match="at least one depth"):
+        degradation.degradation_explorer(depths=(), path=out)
+
+
+def test_final_errors_table(tiny):
+    table, _ = tiny
+    final = degradation.final_errors(table)
+    assert list(final.index) == [8, 14]
+    assert final[("train_error", "plain")].between(0, 1).all()
