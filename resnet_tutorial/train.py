@@ -273,7 +273,7 @@ def fit(
     weight decay 5e-4 (AdamW: lr 2e-3, weight decay 0.05) and a cosine decay
     per step to zero. ``amp=None`` uses bf16/fp16 autocast on CUDA only;
     ``amp="bf16"`` opts in on CPU. With ``checkpoint`` a checkpoint is written
-    after every epoch; ``resume=True`` continues from it (``epochs`` is the
+    after every epoch; ``resume=True`` continues from it if it exists (``epochs`` is the
     total, so an interrupted ``fit(epochs=10)`` is resumed with the same call).
     A NaN or infinite loss raises ``FloatingPointError`` at once.
     """
@@ -311,7 +311,8 @@ def fit(
     history: list[dict] = []
     start_epoch = 0
     if resume and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint, model, opt, sched, map_location=device)
+        # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device
+        state = load_checkpoint(checkpoint, model, opt, sched, map_location="cpu")
         history = list(state.get("history", []))
         start_epoch = int(state["epoch"])
         if scaler is not None and "scaler" in state:
