@@ -697,7 +697,7 @@ def layer_jacobians(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, to
     model.eval()
     out = []
     try:
-        a = x.detach().unsqueeze(0).to(_model_device_dtype(model)[1])
+        a = x.detach().unsqueeze(0).to(*_model_device_dtype(model))
         for name, child in model.named_children():
 
             def f(inp: torch.Tensor, _child: nn.Module = child) -> torch.Tensor:
@@ -733,7 +733,7 @@ def chain_rule_check(
     model.eval()
     try:
         acts = []
-        a = x.detach().unsqueeze(0).to(_model_device_dtype(model)[1]).requires_grad_(True)
+        a = x.detach().unsqueeze(0).to(*_model_device_dtype(model)).requires_grad_(True)
         h = a
         for _, child in model.named_children():
             h.retain_grad()
