@@ -127,18 +127,23 @@ def _prepare_inputs(model: nn.Module, inputs: Any, what: str) -> torch.Tensor:
     return x.to(dtype) if x.is_floating_point() or x.dtype == torch.uint8 else x
 
 
+def _record_first_use(model: nn.Module, kinds: tuple[type[nn.Module], ...] | None, order: list[str], handles: list[Any]) -> None:
+    """Pre-hooks that append each weight layer's name to ``order`` the first time forward calls it."""
+    for name, m in model.named_modules():
+        if _is_weight_layer(m, kinds):
+
+            def pre_hook(mod: nn.Module, args: Any, _name: str = name) -> None:
+                if _name not in order:
+                    order.append(_name)
+
+            handles.append(m.register_forward_pre_hook(pre_hook))
+
+
 def _forward_order(model: nn.Module, x: torch.Tensor, kinds: tuple[type[nn.Module], ...] | None) -> list[str]:
     """Names of the weight layers in the order the forward pass first uses them (not registration order)."""
     order: list[str] = []
     with _hooks() as handles:
-        for name, m in model.named_modules():
-            if _is_weight_layer(m, kinds):
-
-                def pre_hook(mod: nn.Module, args: Any, _name: str = name) -> None:
-                    if _name not in order:
-                        order.append(_name)
-
-                handles.append(m.register_forward_pre_hook(pre_hook))
+        _record_first_use(model, kinds, order, handles)
         with torch.no_grad(), _buffers_preserved(model):
             model(x)
     return order
@@ -187,14 +192,7 @@ def grad_norms(
     order: list[str] = []
     model.zero_grad(set_to_none=True)
     with _hooks() as handles, _buffers_preserved(model):
-        for name, m in modules.items():
-            if _is_weight_layer(m, kinds):
-
-                def pre_hook(mod: nn.Module, args: Any, _name: str = name) -> None:
-                    if _name not in order:
-                        order.append(_name)
-
-                handles.append(m.register_forward_pre_hook(pre_hook))
+        _record_first_use(model, kinds, order, handles)
         out = model(x)
         loss = loss_fn(out, targets)
         if loss.dim() != 0:
