@@ -36,6 +36,8 @@ __all__ = [
     "linear_params",
     "cost_table",
     "plot_costs",
+    "stem_order_comparison",
+    "summary_estimates",
 ]
 
 
@@ -243,3 +245,66 @@ def plot_costs(table: pd.DataFrame) -> Figure:
     fig.suptitle("Cost of one forward pass", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def stem_order_comparison(x: torch.Tensor, channels: int = 64, seed: int = 0) -> pd.DataFrame:
+    """Post 000's stem order Conv -> ReLU -> BN versus the usual Conv -> BN -> ReLU.
+
+    Both stems share the same 7x7 stride-3 conv weights and run in train mode
+    (batch statistics) on ``x``. Returns per order: ``negative_fraction`` and
+    ``zero_fraction`` of the stem output, its ``mean`` and ``std``. With ReLU
+    first, BN re-centres the rectified values, so about half of what the next
+    block receives is negative again and the exact zeros are gone; with BN first
+    the output is non-negative with about half exact zeros, as ReLU intends.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must be N x C x H x W, got shape {tuple(x.shape)}")
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(x.shape[1], channels, 7, stride=3, padding=3)
+    stems = {
+        "Conv → ReLU → BN (post 000)": nn.Sequential(conv, nn.ReLU(), nn.BatchNorm2d(channels)),
+        "Conv → BN → ReLU (usual)": nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU()),
+    }
+    rows = []
+    for name, stem in stems.items():
+        stem.train()
+        with torch.no_grad():
+            y = stem(x)
+        rows.append(
+            {
+                "order": name,
+                "negative_fraction": float((y < 0).float().mean()),
+                "zero_fraction": float((y == 0).float().mean()),
+                "mean": float(y.mean()),
+                "std": float(y.std()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summary_estimates(model: nn.Module, input_size: Sequence[int]) -> dict[str, float]:
+    """Recompute torchsummary's totals from our own trace (``input_size`` without batch).
+
+    torchsummary hooks every module except ``Sequential``/``ModuleList`` and the
+    root (so a residual block counts as a layer of its own, and a module called
+    twice is listed twice), adds up the elements of all their outputs for one
+    sample, and assumes 4 bytes per number:
+
+    * input size = elements of one input x 4 bytes;
+    * forward/backward pass size = 2 x (sum of output elements) x 4 bytes
+      (the 2: one copy for activations, one for their gradients);
+    * params size = parameters x 4 bytes. All in MiB (2^20 bytes).
+    """
+    df = trace_shapes(model, (1, *input_size))
+    layers = df[~df["type"].isin(["Sequential", "ModuleList"])]
+    total_output = sum(int(np.prod(s)) for s in layers["output_shape"])
+    mib = 4.0 / 2**20
+    params = count_params(model)["total"]
+    out = {
+        "total_params": params,
+        "input_mb": float(np.prod(input_size)) * mib,
+        "forward_backward_mb": 2.0 * total_output * mib,
+        "params_mb": params * mib,
+    }
+    out["total_mb"] = out["input_mb"] + out["forward_backward_mb"] + out["params_mb"]
+    return out

@@ -184,3 +184,39 @@ def test_vgg16_versus_resnet18_claims():
     assert vgg["flops"] == pytest.approx(30.9e9, rel=0.01)
     assert tab.loc["ResNet-18", "macs"] == pytest.approx(1.82e9, rel=0.01)
     assert math.isclose(tab.loc["ResNet-18", "params"], 11_689_512)
+
+
+def test_stem_order_comparison():
+    x = torch.randn(4, 1, 40, 40)
+    df = tracing.stem_order_comparison(x, channels=8).set_index("order")
+    relu_first = df.loc["Conv → ReLU → BN (post 000)"]
+    bn_first = df.loc["Conv → BN → ReLU (usual)"]
+    assert bn_first["negative_fraction"] == 0 and bn_first["zero_fraction"] > 0.3
+    assert relu_first["negative_fraction"] > 0.3 and relu_first["zero_fraction"] == 0
+    assert abs(relu_first["mean"]) < 1e-4
+
+
+def test_summary_estimates_match_torchsummary_text():
+    from resnet_tutorial.inspect import summary
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.relu = nn.ReLU()
+
+        def forward(self, x):
+            return self.relu(x + self.relu(self.conv(x)))  # shared ReLU: listed twice
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), Block(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    est = tracing.summary_estimates(model, (1, 33, 33))
+    text = summary(model, (1, 33, 33))
+
+    def number(label: str) -> float:
+        line = next(l for l in text.splitlines() if l.startswith(label))
+        return float(line.split(":")[1].replace(",", ""))
+
+    assert number("Total params") == est["total_params"] == sum(p.numel() for p in model.parameters())
+    assert number("Forward/backward pass size (MB)") == pytest.approx(est["forward_backward_mb"], abs=0.006)
+    assert number("Params size (MB)") == pytest.approx(est["params_mb"], abs=0.006)
+    assert number("Input size (MB)") == pytest.approx(est["input_mb"], abs=0.006)
