@@ -185,11 +185,12 @@ def final_errors(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_degradation(table: pd.DataFrame, depths: Sequence[int] | None = None, kinds: Sequence[str] = KINDS):
-    """He et al.'s Fig. 6 layout: one panel per kind, error (%) vs epoch; dashed = train, solid = test.
+    """He et al.'s Fig. 6 layout: one panel per kind, error (%, log) vs epoch; dashed = train, solid = test.
 
     Deeper networks are drawn darker; ``depths`` selects which ones to show.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
     all_depths = sorted(table["depth"].unique())
     depths = all_depths if depths is None else [d for d in all_depths if d in set(depths)]
@@ -207,10 +208,15 @@ def plot_degradation(table: pd.DataFrame, depths: Sequence[int] | None = None, k
             ax.plot(run["epoch"], 100 * run["train_error"], "--", color=color, lw=1.5)
             ax.plot(run["epoch"], 100 * run["test_error"], "-", color=color, lw=2.2, label=f"{kind}-{depth}")
         ax.set_title("plain networks" if kind == "plain" else "residual networks (ResNet)")
+        # log scale: the first epochs (tens of %) and the final gaps (tenths of %) both stay readable
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(FixedLocator([2, 5, 10, 20, 50, 100]))
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend(title="solid: test, dashed: train", fontsize=9, title_fontsize=9)
-    axes[0, 0].set_ylabel("error (%)")
+    axes[0, 0].set_ylabel("error (%, log scale)")
     fig.tight_layout()
     return fig
 
