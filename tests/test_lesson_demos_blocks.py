@@ -191,10 +191,26 @@ def test_feature_map_sizes_unmodified_vs_adapted():
 def test_freeze_backbone_trains_only_fc():
     from torchvision.models import resnet18
 
-    model = adapt.freeze_backbone(resnet18(weights=None, num_classes=10))
+    model = adapt.adapt_input_channels(resnet18(weights=None, num_classes=10), 1)
+    bn_count = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    adapt.freeze_backbone(model)
     assert adapt.trainable_params(model) == 512 * 10 + 10
-    before = model.conv1.weight.clone()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    backbone = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    fc = model.fc.weight.clone()
     h = adapt.finetune(model, epochs=1, per_class=4, test_per_class=2, batch_size=20,
                        progress=False)
-    assert torch.equal(model.conv1.weight, before)
-    assert len(h) == 1
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in backbone.items())  # BN statistics too
+    assert not torch.equal(model.fc.weight, fc)
+    assert bn_count == 20 and len(h) == 1
+
+
+def test_freeze_without_bn_stats_lets_running_stats_move():
+    from torchvision.models import resnet18
+
+    model = adapt.freeze_backbone(resnet18(weights=None, num_classes=10), freeze_bn_stats=False)
+    before = model.bn1.running_mean.clone()
+    model.train()
+    model(torch.randn(4, 3, 32, 32))
+    assert not torch.equal(model.bn1.running_mean, before)
