@@ -443,7 +443,7 @@ def plot_train_eval(acc: pd.DataFrame) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 105)
     ax.set_xlabel("test accuracy (%)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper right")
     ax.set_title("The same trained weights, tested with the BN mode set right and wrong", fontsize=10)
     fig.tight_layout()
     return fig
