@@ -62,6 +62,8 @@ def browser(lab_home: Path) -> Iterator[object]:
 def page(browser: object) -> Iterator[object]:
     """A fresh tab per lesson, closed afterwards."""
     tab = browser.new_page()  # type: ignore[attr-defined]
+    # Accept "leave page?" prompts so a reload or retry never hangs on one.
+    tab.on("dialog", lambda dialog: dialog.accept())
     tab.set_default_timeout(60_000)
     try:
         yield tab
@@ -87,3 +89,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, t in sorted(fresh.items()):
         parts = ", ".join(f"{k} {v}" for k, v in t.items() if k != "finished_at")
         terminalreporter.write_line(f"{name}: {parts}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep ``--dist loadgroup`` sending all browser tests to one worker.
+
+    pytest-xdist 3.8 groups tests by appending ``@group`` to ``item._nodeid``,
+    which pytest >= 9.2 no longer reads (node ids live in ``item._id``), so the
+    lessons were spread over both workers: two servers and two lessons training
+    at once on 2 cores. Re-apply the suffix where xdist's did not take, for the
+    tests in this folder only.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # older pytest: xdist's own suffix works there
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if here not in Path(item.path).parents:
+            continue
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)  # type: ignore[attr-defined]

@@ -348,9 +348,41 @@ def open_notebook(page: Any, server: LabServer, path: str, timeout_ms: float = 1
     )
     # Fold the file browser away: the lesson gets the whole width in screenshots.
     page.evaluate("() => { window.jupyterapp.shell.collapseLeft(); }")
+    # Restarting a kernel that is still finishing its first start-up can leave the
+    # page on "starting" forever (seen once: the websocket dropped on reconnect).
+    wait_kernel_idle(page, timeout_s=timeout_ms / 1000)
 
 
-def restart_and_run_all(page: Any, timeout_s: float) -> dict[str, Any]:
+def kernel_status(page: Any) -> str:
+    """The open notebook's kernel status as the page sees it ("idle", "busy", "starting"...)."""
+    return page.evaluate(
+        """() => {
+          const w = window.jupyterapp.shell.currentWidget;
+          const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+          return k ? k.status : 'no-kernel';
+        }"""
+    )
+
+
+def wait_kernel_idle(page: Any, polls: int = 3, timeout_s: float = 60.0) -> None:
+    """Wait until the kernel reports idle for ``polls`` checks in a row (0.4 s apart)."""
+    deadline = time.monotonic() + timeout_s
+    idle = 0
+    status = "?"
+    while time.monotonic() < deadline:
+        status = kernel_status(page)
+        idle = idle + 1 if status == "idle" else 0
+        if idle >= polls:
+            return
+        time.sleep(0.4)
+    raise KernelStuck(f"kernel not idle after {timeout_s:.0f} s (status {status!r})")
+
+
+class KernelStuck(RuntimeError):
+    """The page lost its kernel (status stuck on starting/unknown): worth one retry."""
+
+
+def restart_and_run_all(page: Any, timeout_s: float, stuck_after_s: float = 120.0) -> dict[str, Any]:
     """Run the menu's "Restart Kernel and Run All Cells…" and wait until execution ends.
 
     Returns the final notebook state (see ``_NOTEBOOK_STATE_JS``). Execution is
@@ -366,10 +398,15 @@ def restart_and_run_all(page: Any, timeout_s: float) -> dict[str, Any]:
     accept.click()
     page.locator(".jp-Dialog").wait_for(state="detached", timeout=30_000)
 
-    deadline = time.monotonic() + timeout_s
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
     stable = 0
     state: dict[str, Any] | None = None
+    dialog = page.locator(".jp-Dialog")
     while time.monotonic() < deadline:
+        if dialog.count():  # e.g. "Kernel Restarting": the kernel died (out of memory?)
+            text = " ".join(dialog.first.inner_text().split())
+            raise RuntimeError(f"JupyterLab showed a dialog while the lesson ran: {text[:500]}")
         state = page.evaluate(_NOTEBOOK_STATE_JS)
         code = [c for c in state["cells"] if c["source"].strip()] if state else []
         busy = any(c["prompt"].startswith("[*]") for c in code)
@@ -378,6 +415,8 @@ def restart_and_run_all(page: Any, timeout_s: float) -> dict[str, Any]:
         stable = stable + 1 if done else 0
         if stable >= 4:
             return state
+        if not started and state is not None and time.monotonic() - t0 > stuck_after_s:
+            raise KernelStuck(f"no cell started {stuck_after_s:.0f} s after the restart: {describe_progress(state)}")
         time.sleep(0.5)
     raise TimeoutError(
         f"notebook still running after {timeout_s:.0f} s; "
