@@ -225,3 +225,10 @@ def test_gradient_helpers_reexported():
     assert ins.activation_stats is gradients.activation_stats
     with pytest.raises(AttributeError):
         ins.no_such_helper  # noqa: B018
+
+
+def test_flops_per_child_for_a_sequential_root():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.Flatten(), nn.Linear(4 * 6 * 6, 5)))
+    res = ins.count_flops(model, (1, 3, 8, 8))
+    assert res["per_child"] == {"0": 2 * 4 * 6 * 6 * 27, "1": 2 * 144 * 5}
+    assert res["by_op"]["convolution"] == res["per_child"]["0"]
