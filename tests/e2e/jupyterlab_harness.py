@@ -480,9 +480,17 @@ def screenshot_whole_notebook(page: Any, path: Path, max_height: int = 16_000) -
           const w = window.jupyterapp.shell.currentWidget;
           const scroller = w.content.node.querySelector('.jp-WindowedPanel-outer') || w.content.node;
           scroller.scrollTop = 0;
-          return scroller.scrollHeight + (window.innerHeight - scroller.clientHeight);
+          // Up to the last cell's bottom: the notebook's own bottom padding is blank.
+          const cells = w.content.widgets;
+          const last = cells.length ? cells[cells.length - 1].node : null;
+          const content = last
+            ? last.getBoundingClientRect().bottom - scroller.getBoundingClientRect().top + 40
+            : scroller.scrollHeight;
+          return content + (window.innerHeight - scroller.clientHeight);
         }"""
     )
+    if height > max_height:
+        print(f"[browser] {path.name}: notebook is {height} px tall; screenshot cut at {max_height} px")
     page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), max_height))})
     try:
         page.wait_for_timeout(800)  # let the layout settle after the resize

@@ -115,6 +115,9 @@ def test_lesson_runs_in_jupyterlab(notebook: Path, lab_server: LabServer, page: 
         served.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(notebook, served)
 
+    for old in [screenshots_dir / f"{lesson}.png", *screenshots_dir.glob(f"{lesson}-explorer-*.png")]:
+        old.unlink(missing_ok=True)  # never leave an earlier run's picture looking like this run's
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     shot_taken = False
