@@ -157,6 +157,16 @@ def _kill_group(process: subprocess.Popen) -> None:
             return
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: SIGTERM the server if pytest itself is killed (no orphan servers or kernels)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def server_env(home: Path) -> dict[str, str]:
     """Environment for the server and its kernels: FAST lessons, private Jupyter dirs."""
     env = dict(os.environ)
@@ -225,6 +235,7 @@ def start_lab(home: Path, notebooks_dir: Path, timeout: float = 90.0) -> LabServ
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # its own process group: one killpg ends server and kernels
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
     )
     log.close()
     server = LabServer(root=root, port=port, token=token, process=process, log_path=log_path)
