@@ -544,11 +544,15 @@ def nudge_explorer(page: Any, explorer: Any) -> str:
     if handles.count():
         handle = handles.first
         handle.scroll_into_view_if_needed()
+        value_before = handle.get_attribute("aria-valuenow")
         handle.click()
-        for _ in range(3):
-            page.keyboard.press("ArrowRight")
-            page.wait_for_timeout(150)
-        return "slider: clicked the handle, pressed ArrowRight 3x"
+        for key in ("ArrowRight", "ArrowLeft"):  # ArrowLeft when the slider starts at its maximum
+            for _ in range(3):
+                page.keyboard.press(key)
+                page.wait_for_timeout(150)
+            if handle.get_attribute("aria-valuenow") != value_before:
+                return f"slider: clicked the handle, pressed {key} 3x ({value_before} -> {handle.get_attribute('aria-valuenow')})"
+        raise AssertionError(f"the explorer's first slider did not move from {value_before} with the arrow keys")
     toggles = explorer.locator(".widget-toggle-button:not(.mod-active)")
     if toggles.count():
         label = toggles.first.inner_text().strip()
