@@ -78,7 +78,7 @@ def test_executes_in_fast_mode(path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
-        timeout=600,
+        timeout=240,
         kernel_name=nb.metadata["kernelspec"]["name"],
         resources={"metadata": {"path": str(path.parent)}},
     )
