@@ -763,6 +763,28 @@ def chain_rule_check(
 
 
 # --------------------------------------------------------------------------- explorers
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads inside the block, then restore the previous count.
+
+    The explorer's nets are tiny (128 × 64 in the MLP, 8 maps of 14 × 14 in the
+    CNN): one thread computes them in tens of milliseconds. With more threads,
+    every small op waits for all of them, and on a busy 2-core machine
+    (JupyterLab, the browser, a training run in another kernel) that wait made
+    one redraw take seconds (``benchmarks/explorer_latency.py``). One thread
+    or two give the same numbers (checked bit for bit at depth 56).
+    """
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @functools.lru_cache(maxsize=4)
 def _fashion_batch_cached(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     from . import data
@@ -803,7 +825,8 @@ def draw_gradient_explorer(
     model runs in float64 so even 1e-100 gradients are measured, not rounded
     to 0. Without ``inputs``/``targets`` it uses a fixed FashionMNIST batch of
     ``batch_size`` images (default 128 for the MLP, 16 for the CNN). Cheap: one
-    forward/backward, well under 1.5 s at depth 100 on one CPU core.
+    forward/backward on one torch thread (restored afterwards), well under
+    1.5 s at depth 100 on one CPU core, figure included.
     """
     import matplotlib.pyplot as plt
 
@@ -811,11 +834,12 @@ def draw_gradient_explorer(
 
     if inputs is None or targets is None:
         inputs, targets = fashion_batch(batch_size or (128 if arch == "mlp" else 16), seed=0)
-    torch.manual_seed(seed)
-    model = make_deep_net(arch, depth, activation=activation, init=init, bn=bn, shortcut=shortcut).double()
-    model.train()
-    grads = grad_norms(model, inputs, targets)
-    stats = activation_stats(model, inputs)
+    with _torch_threads(1):  # tiny net: one thread is enough and does not stall on a busy CPU
+        torch.manual_seed(seed)
+        model = make_deep_net(arch, depth, activation=activation, init=init, bn=bn, shortcut=shortcut).double()
+        model.train()
+        grads = grad_norms(model, inputs, targets)
+        stats = activation_stats(model, inputs)
     norms = grads["grad_norm"].to_numpy()
     ok = np.isfinite(norms) & (norms > 0)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), gridspec_kw={"width_ratios": [1.3, 1, 1]})
