@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # JupyterLab refuses to start as root without --allow-root.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons unit clean
+.PHONY: setup lab test lessons unit benchmarks bench-report clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,18 @@ unit: setup
 ## Execute every lesson in full mode to HTML under build/lessons/.
 lessons: setup
 	$(PY) scripts/run_lessons.py
+
+## Run every speed benchmark (long: includes every lesson in full mode), then rewrite benchmarks/README.md.
+benchmarks: setup
+	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/time_to_accuracy.py
+	$(PY) benchmarks/explorer_latency.py
+	$(PY) benchmarks/lessons.py
+	$(PY) benchmarks/report.py
+
+## Only rewrite benchmarks/README.md from benchmarks/results/*.json.
+bench-report:
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf build .pytest_cache
