@@ -345,6 +345,13 @@ class TensorLoader:
     normalize with ``MEAN``/``STD``, repeat to ``in_channels``. Shuffling and
     augmentation are seeded by ``(seed, epoch)``; the epoch advances on each
     ``iter()`` and :meth:`set_epoch` pins it (``fit`` uses that to resume exactly).
+
+    Several processes (``num_replicas > 1``, this one being ``rank``): a
+    shuffling loader takes its indices from :class:`torch.utils.data.DistributedSampler`
+    (one permutation per epoch shared by all processes, each taking an equal
+    share, padded by repetition, so that every process runs the same number of
+    steps); a non-shuffling loader (evaluation) takes every ``num_replicas``-th
+    image from ``rank`` on, with no padding, so summed metrics count each image once.
     """
 
     def __init__(
@@ -362,7 +369,11 @@ class TensorLoader:
         drop_last: bool = False,
         mean: float = MEAN,
         std: float = STD,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
+        if not (num_replicas >= 1 and 0 <= rank < num_replicas):
+            raise ValueError(f"need num_replicas >= 1 and 0 <= rank < num_replicas, got rank {rank} of {num_replicas}")
         if images.dtype != torch.uint8 or images.dim() != 3:
             raise ValueError(f"images must be uint8 [N, H, W], got {images.dtype} {tuple(images.shape)}")
         if len(labels) != len(images):
@@ -386,9 +397,24 @@ class TensorLoader:
         self.mean, self.std = mean, std
         self.epoch = 0
         self.dataset = self.images  # so that len(loader.dataset) works as for a DataLoader
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.sampler = None
+        if self.num_replicas > 1 and shuffle:
+            from torch.utils.data import DistributedSampler
+
+            self.sampler = DistributedSampler(
+                range(len(self.images)), num_replicas=self.num_replicas, rank=self.rank, shuffle=True, seed=seed
+            )
+
+    @property
+    def num_samples(self) -> int:
+        """Images this process sees per epoch (all of them in a single process)."""
+        if self.sampler is not None:
+            return self.sampler.num_samples
+        return len(range(self.rank, len(self.images), self.num_replicas))
 
     def __len__(self) -> int:
-        n = len(self.images)
+        n = self.num_samples
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
@@ -396,7 +422,19 @@ class TensorLoader:
         self.epoch = int(epoch)
 
     def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        # each process augments its shard with its own random numbers
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 7_919 * self.rank)
+
+    def _indices(self, g: torch.Generator) -> torch.Tensor | None:
+        """This epoch's image order for this process (``None``: all images in order)."""
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch)
+            return torch.tensor(list(self.sampler), dtype=torch.int64)
+        if self.shuffle:
+            return torch.randperm(len(self.images), generator=g)
+        if self.num_replicas > 1:
+            return torch.arange(self.rank, len(self.images), self.num_replicas)
+        return None
 
     def transform(self, x: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
         """uint8 ``[B, H, W]`` → normalized float ``[B, C, H', W']`` on the device."""
@@ -425,8 +463,9 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = self._generator()
-        n = len(self.images)
-        order = torch.randperm(n, generator=g).to(self.device) if self.shuffle else None
+        n = self.num_samples
+        order = self._indices(g)
+        order = order.to(self.device) if order is not None else None
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             sl = slice(start, min(start + self.batch_size, n))
@@ -447,12 +486,20 @@ def fast_loaders(
     in_channels: int = 1,
     root: str | os.PathLike | None = None,
     test_batch_size: int | None = None,
+    pad: int = 4,
+    num_replicas: int = 1,
+    rank: int = 0,
 ) -> tuple[TensorLoader, TensorLoader]:
     """``(train_loader, test_loader)`` as :class:`TensorLoader`s on ``device``.
 
-    The training loader shuffles (and augments if asked); the test loader never
-    does. ``in_channels=3`` repeats the gray channel for 3-channel models.
+    The training loader shuffles (and augments if asked: random crops from a
+    ``pad``-pixel zero border, horizontal flips); the test loader never does.
+    ``in_channels=3`` repeats the gray channel for 3-channel models. With
+    ``num_replicas > 1`` both loaders give process ``rank`` its shard (see
+    :class:`TensorLoader`); ``batch_size`` is then per process.
     """
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0 pixels, got {pad}")
     if device is None:
         from .train import get_device
 
@@ -474,6 +521,9 @@ def fast_loaders(
                 augment=augment and train,
                 seed=seed,
                 in_channels=in_channels,
+                pad=pad,
+                num_replicas=num_replicas,
+                rank=rank,
             )
         )
     return loaders[0], loaders[1]
