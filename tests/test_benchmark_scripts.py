@@ -1,0 +1,54 @@
+"""The benchmark scripts read the train command's output: keep the two formats in step."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from resnet_tutorial import cli
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_accuracy_parses_the_train_commands_epoch_lines():
+    tta = _load("time_to_accuracy")
+    rows = [{"epoch": 1, "train_loss": 0.91234, "train_acc": 0.7, "test_acc": 0.8512},
+            {"epoch": 12, "train_loss": 0.3, "train_acc": 0.95, "test_acc": 0.9321}]
+    lines = ["training resnet20 on 60000 ...", cli._epoch_line(rows[0], 51.25), cli._epoch_line(rows[1], 580.0),
+             "test_acc=0.9350 elapsed_s=590.2"]
+    parsed = tta.parse_epochs(lines, offset_s=4.0)
+    assert [r["epoch"] for r in parsed] == [1, 12]
+    assert parsed[0]["test_acc"] == pytest.approx(0.8512) and parsed[0]["elapsed_s"] == pytest.approx(55.2, abs=0.06)
+    assert parsed[1]["train_loss"] == pytest.approx(0.3)
+    assert tta.FINAL_RE.match(lines[-1])[1] == "0.9350"
+
+
+def test_epoch_line_without_a_test_pass_is_not_mistaken_for_one():
+    tta = _load("time_to_accuracy")
+    line = cli._epoch_line({"epoch": 1, "train_loss": 0.5, "train_acc": 0.8, "test_acc": float("nan")}, 10.0)
+    assert "test accuracy" not in line and tta.parse_epochs([line], 0.0) == []
+
+
+def test_throughput_config_parsing():
+    tp = _load("throughput")
+    assert tp._config("post_fashion_resnet18:96") == ("post_fashion_resnet18", 96)
+    with pytest.raises(Exception, match="model:image side"):
+        tp._config("resnet20")
+
+
+def test_default_recipe_is_what_the_parser_gives():
+    args = cli.build_parser().parse_args(["train"])
+    for key, value in cli.RECIPE.items():
+        assert getattr(args, key) == value, key
+    assert args.lr is None and args.eval_every_epoch
