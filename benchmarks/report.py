@@ -189,6 +189,8 @@ def section(name: str, results_dir: Path, benchmarks_dir: Path) -> str:
     rows = result.get("rows")
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         out += ["", table(rows, COLUMNS.get(name))]
+    if result.get("figure"):  # a PNG beside the result file
+        out += ["", f"![{name}](results/{result['figure']})"]
     summary = result.get("summary")
     if isinstance(summary, dict) and summary:
         out += [""] + [f"- {k}: {fmt(v)}" for k, v in summary.items()]

@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             "reached_within_budget": reached,
             "first_epoch_at_or_above_93_s": first_93,
             "stretch_94_met": reached >= STRETCH_ACC,
-            "plot": png.name if args.out is None and rows else None,
         },
+        "figure": png.name if args.out is None and rows else None,
     }, args.out)
     print(f"wrote {path}")
     print(f"test_acc={final['test_acc']:.4f} elapsed_s={wall:.1f}")
