@@ -52,7 +52,7 @@ the machine line under each table.
 
 # --------------------------------------------------------------------------- formatting
 def fmt(value: Any) -> str:
-    """One value as table text: three significant digits for floats, ``–`` for nothing."""
+    """One value as table text: four significant digits for floats, ``–`` for nothing."""
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -68,7 +68,7 @@ def fmt(value: Any) -> str:
             return f"{value:,.0f}"
         if abs(value) < 1e-3:
             return f"{value:.2e}"
-        return f"{value:.3g}"
+        return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
         return ", ".join(fmt(v) for v in value)
     if isinstance(value, dict):

@@ -49,8 +49,8 @@ def test_rows_summary_machine_and_target(report, dirs) -> None:
     )
     text = report.render(readme, results, scripts)
     assert "| setting | img_per_s | ratio |" in text
-    assert "| eager | 812 | 1 |" in text
-    assert "| a\\|b | 1,524 | 1.88 |" in text  # a pipe in a cell is escaped
+    assert "| eager | 812.3 | 1 |" in text
+    assert "| a\\|b | 1,524 | 1.876 |" in text  # a pipe in a cell is escaped
     assert "- best: channels_last" in text and "- rounds: 3" in text
     assert "Test CPU 9000, 2 cores" in text and "GPU: none" in text and "torch 2.14.1 (2 threads)" in text
     assert "2026-01-02 03:04 UTC" in text
@@ -96,7 +96,7 @@ def test_new_readme_gets_default_head(report, dirs) -> None:
 
 @pytest.mark.parametrize(
     "value, text",
-    [(None, "–"), (True, "yes"), (3, "3"), (123456, "123,456"), (0.0, "0"), (0.67432, "0.674"), (8.1, "8.1"),
+    [(None, "–"), (True, "yes"), (3, "3"), (123456, "123,456"), (0.0, "0"), (0.67432, "0.6743"), (8.1, "8.1"),
      (1234.5, "1,234"), (999.7, "1,000"), (1.5e-85, "1.50e-85"), ([1, 2.5], "1, 2.5"), ({"mlp": 4.05}, "mlp: 4.05")],
 )
 def test_fmt(report, value, text) -> None:

@@ -158,21 +158,32 @@ def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def _rank_logs(log_dir: Path, rank: int, stream: str) -> str:
+    # torchrun --log-dir D --redirects 3 writes D/<run id>/attempt_0/<rank>/{stdout,stderr}.log
+    files = list(log_dir.glob(f"**/attempt_*/{rank}/{stream}.log"))
+    assert len(files) == 1, f"expected one {stream} log for rank {rank} under {log_dir}, found {files}"
+    return files[0].read_text()
+
+
 @pytest.mark.slow
 def test_torchrun_cli_trains_on_two_processes_with_one_checkpoint(tmp_path):
-    ckpt_dir = tmp_path / "ckpt"
-    proc = _torchrun(["-m", "resnet_tutorial", "train", *TRAIN_ARGS, "--checkpoint", str(ckpt_dir / "r20.pt")],
-                     tmp_path)
+    ckpt_dir, logs = tmp_path / "ckpt", tmp_path / "logs"
+    args = [a for a in TRAIN_ARGS if a != "--no-progress"]  # progress bars on: rank 0 alone may draw them
+    proc = _torchrun(["--log-dir", str(logs), "--redirects", "3", "-m", "resnet_tutorial", "train", *args,
+                      "--checkpoint", str(ckpt_dir / "r20.pt")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
-    # rank 0 alone prints
-    assert out.count("test accuracy:") == 1 and out.count("epoch   2:") == 1
-    assert "x 2 processes" in out and "weights identical on all 2 processes" in out
+    out0, err0 = _rank_logs(logs, 0, "stdout"), _rank_logs(logs, 0, "stderr")
+    out1, err1 = _rank_logs(logs, 1, "stdout"), _rank_logs(logs, 1, "stderr")
+    # rank 0 prints, draws the progress bars and saves; rank 1 trains silently
+    assert out0.count("test accuracy:") == 1 and out0.count("epoch   2:") == 1
+    assert "x 2 processes" in out0 and "weights identical on all 2 processes" in out0
+    assert "epochs" in err0  # tqdm's epoch bar
+    assert out1 == "" and "epochs" not in err1 and "Traceback" not in err1
     assert [p.name for p in ckpt_dir.iterdir()] == ["r20.pt"]  # one file, no leftovers from other ranks
     state = torch.load(ckpt_dir / "r20.pt", weights_only=True)
     assert state["epoch"] == 2 and len(state["history"]) == 2
-    # the metrics are sums over both processes: 120 training images in total
-    assert "on 120 FashionMNIST images" in out and "on 50 test images" in out
+    # the metrics are sums over both processes: all 120 training and 50 test images
+    assert "on 120 FashionMNIST images" in out0 and "on 50 test images" in out0
 
 
 @pytest.mark.slow
