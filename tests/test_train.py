@@ -183,3 +183,30 @@ def test_throughput_table_columns():
     table = train.throughput_table([("resnet20", 28), ("resnet20", 40)], batch_size=4, steps=1)
     assert list(table.columns) == ["model", "input", "params", "images_per_s", "epoch_minutes", "relative"]
     assert (table["images_per_s"] > 0).all() and table["relative"].iloc[0] == 1.0
+
+
+def test_evaluate_tta_averages_an_image_and_its_mirror():
+    torch.manual_seed(0)
+    x = torch.randn(40, 1, 6, 6)
+    y = torch.randint(0, 3, (40,))
+    batches = [(x[:20], y[:20]), (x[20:], y[20:])]
+    # a flip-invariant model: TTA must change nothing
+    invariant = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 3))
+    plain, tta = train.evaluate(invariant, batches), train.evaluate(invariant, batches, tta=True)
+    assert tta["acc"] == plain["acc"] and tta["loss"] == pytest.approx(plain["loss"], rel=1e-5)
+    # a model that sees the left half only: TTA = mean of the softmaxes of left and right halves
+    left = nn.Sequential(nn.Flatten(), nn.Linear(36, 3))
+    with torch.no_grad():
+        left[1].weight[:, [c for c in range(36) if c % 6 >= 3]] = 0
+    got = train.evaluate(left, batches, tta=True)
+    with torch.no_grad():
+        p = (left(x).softmax(1) + left(x.flip(3)).softmax(1)) / 2
+    assert got["loss"] == pytest.approx(nn.functional.nll_loss(p.log(), y).item(), rel=1e-5)
+    assert got["acc"] == pytest.approx((p.argmax(1) == y).float().mean().item())
+
+
+def test_fastest_amp_picks_bf16_only_where_the_cpu_has_it():
+    assert train.fastest_amp("cuda") is None  # GPUs: fit's own automatic choice
+    choice = train.fastest_amp("cpu")
+    assert choice in ("bf16", False)
+    assert (choice == "bf16") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
