@@ -111,7 +111,7 @@ def train_from_args(args: argparse.Namespace):
         resume=args.resume, progress=not args.no_progress,  # per-epoch tests without flips: half the cost
         on_epoch_end=(lambda row: say(_epoch_line(row, time.perf_counter() - start))),
     )
-    result = evaluate(model, test_loader, ctx.device, amp=_eval_amp(amp, ctx.device),
+    result = evaluate(model, test_loader, ctx.device, amp=amp,
                       channels_last=args.channels_last, tta=args.tta)
     last = history.iloc[-1]
     elapsed = time.perf_counter() - start
@@ -136,12 +136,6 @@ def _epoch_line(row: dict, elapsed: float) -> str:
     test = f", test accuracy {row['test_acc']:.4f}" if row["test_acc"] == row["test_acc"] else ""
     return (f"epoch {row['epoch']:>3}: train loss {row['train_loss']:.4f}, train accuracy "
             f"{row['train_acc']:.4f}{test}, elapsed {elapsed:.1f} s")
-
-
-def _eval_amp(amp, device):
-    from .train import _amp_dtype
-
-    return _amp_dtype(amp, device) or False
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -222,7 +222,7 @@ def _swap_bn(module: nn.Module) -> nn.Module:
                                module.track_running_stats)
         new.load_state_dict(module.state_dict())
         new.train(module.training)
-        return new.to(next(iter(module.state_dict().values())).device) if module.state_dict() else new
+        return new  # CPU only: CUDA models get nn.SyncBatchNorm
     for name, child in module.named_children():
         setattr(module, name, _swap_bn(child))
     return module
