@@ -166,10 +166,16 @@ def cmd_degradation(args: argparse.Namespace) -> int:
     from .degradation import run_degradation
 
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
+    if args.full:  # the full-scale run of lesson 08 / 10: all images, the train command's recipe
+        args.subset = args.test_subset = None
+        args.schedule, args.label_smoothing, args.augment, args.nesterov = "onecycle", 0.1, False, True
+        args.lr = DEFAULT_SGD_LR if args.lr is None else args.lr
     table = run_degradation(
         depths=args.depths, epochs=args.epochs, per_class=args.subset, seed=args.seed,
         device=args.device, progress=not args.no_progress, out=args.out, test_per_class=args.test_subset,
-        batch_size=args.batch_size, lr=args.lr, amp=args.amp, command=command,
+        batch_size=args.batch_size, lr=0.1 if args.lr is None else args.lr, amp=args.amp, command=command,
+        schedule=args.schedule, label_smoothing=args.label_smoothing, augment=args.augment,
+        nesterov=args.nesterov, weights_dir=args.weights_dir, log=print, kinds=args.kinds,
     )
     last = table[table["epoch"] == table["epoch"].max()]
     print(last[["model", "train_error", "test_error"]].to_string(index=False))
@@ -270,17 +276,34 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", type=_shape, default=(1, 3, 224, 224), help="batch shape, e.g. 1,3,224,224")
     r.set_defaults(func=cmd_trace)
 
-    g = sub.add_parser("degradation", help="plain vs residual networks at growing depth (lesson 08)")
+    g = sub.add_parser(
+        "degradation", help="plain vs residual networks at growing depth (lessons 08 and 10)",
+        description="Train plain and residual 6n+2 networks on FashionMNIST and cache their curves. "
+        "--full is the full-scale run: all 60,000 training and 10,000 test images with the train "
+        "command's recipe (SGD Nesterov, one-cycle lr 0.2, label smoothing 0.1, no augmentation). "
+        "With --weights-dir the run is resumable (rerun the same command after an interruption) "
+        "and keeps every trained net.",
+    )
     g.add_argument("--depths", type=int, nargs="+", default=[8, 20, 56])
+    g.add_argument("--kinds", nargs="+", choices=["plain", "resnet"], default=["plain", "resnet"])
     g.add_argument("--epochs", type=_positive_int, default=15)
+    g.add_argument("--full", action="store_true",
+                   help="all images and the train recipe (overrides --subset, --test-subset, --schedule, ...)")
     g.add_argument("--subset", type=_positive_int, default=1200, metavar="N", help="training images per class")
     g.add_argument("--test-subset", type=_positive_int, default=300, metavar="N", help="test images per class")
     g.add_argument("--batch-size", type=_positive_int, default=128)
-    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1; 0.2 with --full)")
+    g.add_argument("--schedule", choices=["cosine", "onecycle"], default="cosine")
+    g.add_argument("--label-smoothing", type=float, default=0.0)
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random crops (4-pixel border) and flips")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=False)
     g.add_argument("--amp", type=_amp, default=None, help="auto (bf16 on CPU, fit's choice on GPUs), off, bf16")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default=None)
     g.add_argument("--out", default="results/degradation.csv")
+    g.add_argument("--weights-dir", default=None,
+                   help="keep each trained net here (<model>.pt) and resume from per-epoch checkpoints")
     g.add_argument("--no-progress", action="store_true")
     g.set_defaults(func=cmd_degradation)
     return p

@@ -501,7 +501,7 @@ def fast_loaders(
     if pad < 0:
         raise ValueError(f"pad must be >= 0 pixels, got {pad}")
     if device is None:
-        from .train import get_device
+        from .device import get_device
 
         device = get_device()
     loaders = []

@@ -18,14 +18,17 @@ import platform
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
 
-from .data import fast_loaders
-from .train import fit, get_device
+from .checkpoints import save_checkpoint
+from .data import TensorLoader, fast_loaders
+from .device import get_device, machine_line
+from .train import evaluate, fit
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "results" / "degradation.csv"
 KINDS = ("plain", "resnet")
@@ -51,6 +54,19 @@ def build_model(kind: str, depth: int, num_classes: int = 10) -> torch.nn.Module
     return create_model(f"{kind}_cifar", depth=depth, num_classes=num_classes, in_channels=1)
 
 
+@dataclass
+class _Run:
+    """What one call of :func:`run_degradation` trains and how (shared by every model)."""
+
+    settings: dict
+    train_loader: TensorLoader
+    test_loader: TensorLoader
+    device: torch.device
+    weights_dir: Path | None
+    progress: bool
+    log: Callable[[str], None]
+
+
 def run_degradation(
     depths: Sequence[int] = (8, 20, 56),
     epochs: int = 15,
@@ -67,6 +83,12 @@ def run_degradation(
     amp: object = None,
     channels_last: bool | None = None,
     command: str | None = None,
+    schedule: str = "cosine",
+    label_smoothing: float = 0.0,
+    augment: bool = True,
+    nesterov: bool = False,
+    weights_dir: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Train every ``kind × depth`` and return one row per model and epoch.
 
@@ -74,17 +96,51 @@ def run_degradation(
     test_loss, test_error, lr, seconds`` (errors in 0..1; training error is
     measured on the fly during each epoch, as in the paper's curves).
     All models see the same subset, the same batches and the same recipe:
-    SGD, momentum 0.9, lr ``lr`` with a cosine decay, weight decay 5e-4,
-    light augmentation (random crop from a 4-pixel padding + flip).
+    SGD, momentum 0.9 (Nesterov if asked), peak lr ``lr`` with a ``cosine`` or
+    ``onecycle`` schedule, weight decay 5e-4, ``label_smoothing``, and with
+    ``augment`` random crops from a 4-pixel padding + flips.
     ``amp=None`` means bf16 autocast on CPU (measured accuracy-neutral here) and
     the automatic choice of :func:`~resnet_tutorial.train.fit` elsewhere.
     With ``out`` the table is written after each model (a crash keeps what is
     done) together with ``<out>.json`` that records the settings.
+
+    With ``weights_dir`` the run is resumable and keeps the trained nets: each
+    model trains with a per-epoch checkpoint in ``weights_dir/checkpoints/`` (a
+    killed run continues from its last epoch), a finished model's weights go to
+    ``weights_dir/<model>.pt`` (rebuild with
+    :func:`~resnet_tutorial.checkpoints.load_model`) together with its error
+    on *all* training images in eval mode, and models already finished are
+    skipped. Models are trained cheapest first; a bar over all remaining
+    epochs, weighted by depth, estimates the time left.
     """
     depths = _check_depths(depths)
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"kinds must be among {KINDS}, got {k!r}")
+    if weights_dir is not None and out is None:
+        raise ValueError("weights_dir needs out=PATH too (the table that a resumed run continues)")
+    run = _prepare(depths, epochs, per_class, seed, device, progress, kinds=kinds,
+                   test_per_class=test_per_class, batch_size=batch_size, lr=lr, amp=amp,
+                   channels_last=channels_last, schedule=schedule, label_smoothing=label_smoothing,
+                   augment=augment, nesterov=nesterov, weights_dir=weights_dir, log=log)
+    plan = sorted(((k, d) for d in depths for k in kinds), key=lambda kd: (kd[1], KINDS.index(kd[0])))
+    done, meta = _resume(out, run) if run.weights_dir is not None else ({}, {})
+    todo = [(k, d) for k, d in plan if f"{k}{d}" not in done]
+    clock = _Clock([(f"{k}{d}", d) for k, d in todo], epochs, progress)
+    t_start = time.perf_counter() - meta.get("wall_seconds", 0.0)
+    for kind, depth in todo:
+        name = f"{kind}{depth}"
+        table, summary = _train_one(run, kind, depth, clock)
+        done[name] = (table, summary)
+        if out is not None:
+            _save(_ordered(done, plan), out, run.settings, time.perf_counter() - t_start, command,
+                  complete=len(done) == len(plan), models=_summaries(done))
+    clock.close()
+    return _ordered(done, plan)
+
+
+def _prepare(depths, epochs, per_class, seed, device, progress, *, kinds, test_per_class, batch_size, lr, amp,
+             channels_last, schedule, label_smoothing, augment, nesterov, weights_dir, log) -> _Run:
     device = get_device(device)
     # On CPU channels_last + bf16 autocast trains ResNet-20 about 2x faster than fp32 NCHW
     # (benchmarks/throughput.py) at the same test accuracy (measured: 76.0 vs 76.3 % and
@@ -95,49 +151,149 @@ def run_degradation(
         amp = "bf16"
     train_loader, test_loader = fast_loaders(
         batch_size=batch_size, per_class=per_class, test_per_class=test_per_class,
-        device=device, augment=True, seed=seed,
+        device=device, augment=augment, seed=seed,
     )
     settings = {
-        "depths": depths, "kinds": list(kinds), "epochs": epochs, "per_class": per_class,
+        "depths": list(depths), "kinds": list(kinds), "epochs": epochs, "per_class": per_class,
         "test_per_class": test_per_class, "seed": seed, "batch_size": batch_size, "lr": lr,
-        "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4, "schedule": "cosine",
-        "augment": "random crop (pad 4) + horizontal flip", "amp": str(amp),
+        "optimizer": "sgd", "momentum": 0.9, "nesterov": nesterov, "weight_decay": 5e-4,
+        "schedule": schedule, "label_smoothing": label_smoothing,
+        "augment": "random crop (pad 4) + horizontal flip" if augment else "none", "amp": str(amp),
         "channels_last": channels_last, "device": str(device),
     }
-    rows: list[pd.DataFrame] = []
-    t_start = time.perf_counter()
-    runs = [(k, d) for d in depths for k in kinds]
-    if progress:
+    say = log if log is not None else (lambda text: None)
+    if progress and log is not None:
         from tqdm.auto import tqdm
 
-        runs_iter = tqdm(runs, desc="models", unit="model")
-    else:
-        runs_iter = runs
-    for kind, depth in runs_iter:
-        if progress:
-            runs_iter.set_postfix(model=f"{kind}{depth}")
-        torch.manual_seed(seed)
-        model = build_model(kind, depth)
-        hist = fit(model, train_loader, test_loader, epochs=epochs, optimizer="sgd", lr=lr,
-                   schedule="cosine", device=device, amp=amp, channels_last=channels_last,
-                   seed=seed, progress=progress)
-        hist.insert(0, "params", sum(p.numel() for p in model.parameters()))
-        hist.insert(0, "model", f"{kind}{depth}")
-        hist.insert(0, "depth", depth)
-        hist.insert(0, "kind", kind)
-        hist["train_error"] = 1.0 - hist["train_acc"]
-        hist["test_error"] = 1.0 - hist["test_acc"]
-        rows.append(hist[COLUMNS])
-        table = pd.concat(rows, ignore_index=True)
-        if out is not None:
-            _save(table, out, settings, time.perf_counter() - t_start, command, complete=False)
-    table = pd.concat(rows, ignore_index=True)
-    if out is not None:
-        _save(table, out, settings, time.perf_counter() - t_start, command, complete=True)
-    return table
+        say = tqdm.write  # lines above the bars instead of through them
+    return _Run(settings, train_loader, test_loader, device, Path(weights_dir) if weights_dir else None,
+                progress, say)
 
 
-def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str | None, complete: bool) -> None:
+def _train_one(run: _Run, kind: str, depth: int, clock: "_Clock") -> tuple[pd.DataFrame, dict]:
+    """Train ``kind{depth}`` (resuming from its checkpoint), save its weights: (history rows, summary)."""
+    s, name = run.settings, f"{kind}{depth}"
+    torch.manual_seed(s["seed"])
+    model = build_model(kind, depth)
+    checkpoint = run.weights_dir / "checkpoints" / f"{name}.pt" if run.weights_dir else None
+
+    def epoch_done(row: dict) -> None:
+        left = clock.step(name, row["epoch"])
+        run.log(f"{name} epoch {row['epoch']}/{s['epochs']}: train error {100 * (1 - row['train_acc']):.2f} %, "
+                f"test error {100 * (1 - row['test_acc']):.2f} %, {row['seconds']:.0f} s; {left}")
+
+    clock.start(name)
+    hist = fit(model, run.train_loader, run.test_loader, epochs=s["epochs"], optimizer="sgd", lr=s["lr"],
+               schedule=s["schedule"], label_smoothing=s["label_smoothing"], nesterov=s["nesterov"],
+               device=run.device, amp=None if s["amp"] == "None" else s["amp"], channels_last=s["channels_last"],
+               seed=s["seed"], progress=run.progress, checkpoint=checkpoint, resume=checkpoint is not None,
+               on_epoch_end=epoch_done)
+    params = sum(p.numel() for p in model.parameters())
+    hist.insert(0, "params", params)
+    hist.insert(0, "model", name)
+    hist.insert(0, "depth", depth)
+    hist.insert(0, "kind", kind)
+    hist["train_error"] = 1.0 - hist["train_acc"]
+    hist["test_error"] = 1.0 - hist["test_acc"]
+    seconds = float(hist["seconds"].sum())
+    summary = {"params": params, "epochs": int(hist["epoch"].max()), "train_seconds": round(seconds, 1),
+               "images_per_s": round(len(run.train_loader.images) * len(hist) / seconds, 1),
+               "test_error": float(hist["test_error"].iloc[-1])}
+    if run.weights_dir is not None:
+        clean = evaluate(model, _clean_train_loader(run), run.device,
+                         amp=False if s["amp"] == "None" else s["amp"], channels_last=s["channels_last"])
+        summary["train_error_eval"] = 1.0 - clean["acc"]
+        save_checkpoint(run.weights_dir / f"{name}.pt", model.float().to(memory_format=torch.contiguous_format),
+                        history=hist.to_dict("records"), summary=summary, settings=s)
+        run.log(f"{name} done: {summary['train_error_eval'] * 100:.2f} % training error (eval mode, all "
+                f"{len(run.train_loader.images)} images), {summary['test_error'] * 100:.2f} % test error")
+    return hist[COLUMNS], summary
+
+
+def _clean_train_loader(run: _Run) -> TensorLoader:
+    """The training images without shuffling or augmentation, for the final training error."""
+    t = run.train_loader
+    return TensorLoader(t.images, t.labels, batch_size=1024, device=run.device)
+
+
+def _resume(out, run: _Run) -> tuple[dict, dict]:
+    """Models already finished by an earlier run with the same settings: ``({name: (rows, summary)}, meta)``."""
+    out = Path(out)
+    meta_path = out.with_suffix(".json")
+    if not out.is_file() or not meta_path.is_file():
+        return {}, {}
+    meta = json.loads(meta_path.read_text())
+    changed = {k: (meta["settings"].get(k), v) for k, v in run.settings.items()
+               if k not in ("depths", "kinds") and meta["settings"].get(k) != v}
+    if changed:
+        raise ValueError(
+            f"{out} was made with other settings ({', '.join(f'{k}: {a!r} then, {b!r} now' for k, (a, b) in changed.items())}): "
+            "pass another --out (and --weights-dir), or delete the old files to start over"
+        )
+    table = pd.read_csv(out)
+    done = {}
+    for name, rows in table.groupby("model", sort=False):
+        summary = meta.get("models", {}).get(name)
+        if summary is not None and (run.weights_dir / f"{name}.pt").is_file():
+            done[name] = (rows[COLUMNS].reset_index(drop=True), summary)
+    if done:
+        run.log(f"resuming: {', '.join(done)} already finished in {out}")
+    return done, meta
+
+
+def _ordered(done: dict, plan: list[tuple[str, int]]) -> pd.DataFrame:
+    names = [f"{k}{d}" for k, d in plan if f"{k}{d}" in done]
+    return pd.concat([done[n][0] for n in names], ignore_index=True)
+
+
+def _summaries(done: dict) -> dict:
+    return {name: summary for name, (_, summary) in done.items()}
+
+
+class _Clock:
+    """A bar over every epoch still to train, weighted by depth (a 56-layer epoch costs about
+    2.8 times a 20-layer one), whose rate gives the estimate of the time left."""
+
+    def __init__(self, models: list[tuple[str, int]], epochs: int, progress: bool) -> None:
+        self.depth = dict(models)
+        self.epochs = epochs
+        self.total = sum(d for _, d in models) * epochs
+        self.done = 0
+        self.t0 = time.perf_counter()
+        self.bar = None
+        self.first_epoch: dict[str, int] = {}
+        if progress and self.total:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc="all models", unit=" layer-epochs", position=0)
+
+    def start(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(model=name)
+
+    def step(self, name: str, epoch: int) -> str:
+        """Count one finished epoch of ``name``; return the estimate of the time left."""
+        self.first_epoch.setdefault(name, epoch)
+        if epoch == self.first_epoch[name] and epoch > 1:  # resumed mid-model: those epochs were done before
+            self.total -= (epoch - 1) * self.depth[name]
+        self.done += self.depth[name]
+        if self.bar is not None:
+            self.bar.update(self.depth[name])
+        rate = (time.perf_counter() - self.t0) / self.done
+        return f"about {_duration(rate * (self.total - self.done))} left for all models"
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str | None, complete: bool,
+          models: dict | None = None) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -150,9 +306,11 @@ def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str
         "wall_seconds": round(seconds, 1),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads",
+        "machine": machine_line(),
         "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
+    if models:
+        meta["models"] = models
     meta_path = out.with_suffix(".json")
     tmp = meta_path.with_name(meta_path.name + ".tmp")
     tmp.write_text(json.dumps(meta, indent=2) + "\n")

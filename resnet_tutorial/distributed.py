@@ -84,7 +84,7 @@ def init_from_env(device: str | torch.device | None = None) -> DistContext:
     GPU ``LOCAL_RANK``), ``gloo`` for the CPU. Calling it again in a process
     that already joined returns the same context.
     """
-    from .train import get_device
+    from .device import get_device
 
     world = _env_int("WORLD_SIZE", 1)
     rank_ = _env_int("RANK", 0)

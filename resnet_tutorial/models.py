@@ -444,7 +444,16 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Decorator: make ``fn`` available as ``create_model(fn.__name__, ...)``."""
+    """Decorator: make ``fn`` available as ``create_model(fn.__name__, ...)``.
+
+    A second model under a name already taken raises a ValueError (two entry
+    points with one name would make ``create_model`` and checkpoints ambiguous).
+    """
+    if fn.__name__ in _MODELS and _MODELS[fn.__name__] is not fn:
+        raise ValueError(
+            f"a model named {fn.__name__!r} is already registered "
+            f"({_MODELS[fn.__name__].__module__}); give the new entry point another name"
+        )
     _MODELS[fn.__name__] = fn
     return fn
 
@@ -459,8 +468,17 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model by name: ``create_model("resnet20", in_channels=1)``.
 
     Unknown names or keyword arguments raise a ValueError that lists what is
-    accepted.
+    accepted. The model remembers how it was built in ``model.model_spec``
+    (``{"name": ..., "kwargs": ...}``), which checkpoints store, so that
+    :func:`resnet_tutorial.checkpoints.load_model` rebuilds it from a file in
+    one call (as timm's ``create_model(..., checkpoint_path=)`` does).
     """
+    model = _build(name, kwargs)
+    model.model_spec = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+def _build(name: str, kwargs: dict[str, Any]) -> nn.Module:
     if name not in _MODELS:
         close = difflib.get_close_matches(name, list(_MODELS), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""

@@ -13,9 +13,7 @@ import inspect
 import math
 import os
 import random
-import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -24,6 +22,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from .device import _amp_dtype, _autocast, fastest_amp, get_device  # noqa: F401
+from .checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: F401
 from .distributed import all_reduce_sum, average_buffers, is_distributed, is_main_process
 from .metrics import confusion_matrix  # noqa: F401  (re-exported: part of the train API)
 
@@ -32,68 +32,6 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "none")
 DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
-
-
-def get_device(prefer: str | torch.device | None = None) -> torch.device:
-    """``prefer`` if given, else the best available: CUDA, then Apple MPS, then CPU."""
-    if prefer is not None:
-        device = torch.device(prefer)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' asked for but torch.cuda.is_available() is False; use 'cpu'")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
-    """Resolve the ``amp`` argument to an autocast dtype, or ``None`` for full fp32.
-
-    ``None`` means automatic: bf16 on CUDA GPUs that support it, else fp16 on
-    CUDA; off on CPU/MPS (bf16 on CPU is opt-in: ``amp="bf16"``).
-    """
-    if amp is None:
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp is False or amp in ("none", "off", "fp32"):
-        return None
-    if amp is True:
-        return _amp_dtype(None, device) or torch.bfloat16
-    if amp in ("bf16", "bfloat16", torch.bfloat16):
-        return torch.bfloat16
-    if amp in ("fp16", "float16", torch.float16):
-        if device.type != "cuda":
-            raise ValueError("amp='fp16' needs a CUDA device; on CPU use amp='bf16' or amp=None")
-        return torch.float16
-    raise ValueError(f"amp must be None (auto), False, 'bf16' or 'fp16', got {amp!r}")
-
-
-def fastest_amp(device: str | torch.device) -> str | None:
-    """The mixed precision that trains fastest here: ``None`` (auto) on GPUs, ``"bf16"`` on
-    CPUs with native bfloat16 arithmetic (AVX512-BF16 / AMX), ``False`` on other CPUs.
-
-    On a 2-core AVX512-BF16 CPU bf16 autocast roughly doubles ResNet training
-    speed at the same test accuracy (benchmarks/throughput.py); without native
-    support it would be emulated and slower than fp32.
-    """
-    device = torch.device(device)
-    if device.type != "cpu":
-        return None
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native = False
-    return "bf16" if native else False
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -125,95 +63,11 @@ def _make_scheduler(optimizer, name: str, lr: float, total_steps: int):
     return None
 
 
-def rng_state() -> dict:
-    """The states of every random generator training touches (weights_only-loadable)."""
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` saved."""
-    torch.set_rng_state(state["torch"])
-    random.setstate(_tuplify(state["python"]))
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _tuplify(x: Any) -> Any:
-    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) so that a run repeats."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def save_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    **extra: Any,
-) -> Path:
-    """Write model (+ optimizer, scheduler, extras) to ``path`` atomically.
-
-    The file is written to a temporary name in the same directory and moved
-    into place with ``os.replace``, so an interrupted save never leaves a
-    half-written checkpoint behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), **extra}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    if scheduler is not None:
-        state["scheduler"] = scheduler.state_dict()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_checkpoint(
-    path: str | os.PathLike,
-    model: nn.Module | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    map_location: str | torch.device = "cpu",
-) -> dict:
-    """Load a checkpoint, restore the given objects from it, and return the whole dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}; train first (fit(..., checkpoint=path))")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    if model is not None:
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise ValueError(
-                f"checkpoint {path} does not fit this model (was it saved from another architecture?): {e}"
-            ) from e
-    if optimizer is not None and "optimizer" in state:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and "scheduler" in state:
-        scheduler.load_state_dict(state["scheduler"])
-    return state
 
 
 @torch.no_grad()

@@ -1,0 +1,109 @@
+"""Where to compute and in what precision: one place for the device and the mixed-precision policy.
+
+``amp`` (automatic mixed precision) is spelled the same everywhere in the package
+and on the command line:
+
+* ``None`` / ``"auto"``: bf16 (or fp16) autocast on CUDA GPUs, off on CPU and MPS;
+* ``False`` / ``"off"``: full fp32;
+* ``"bf16"``, ``"fp16"`` (CUDA only): that autocast dtype;
+* ``"fast"``: what trains fastest here (:func:`fastest_amp`): bf16 on CPUs that
+  compute bf16 natively (AVX512-BF16 / AMX), off on other CPUs, auto on GPUs.
+
+Taught in lesson 00 (the device) and lesson 07 (mixed precision).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """``prefer`` if given, else the best available: CUDA, then Apple MPS, then CPU."""
+    if prefer is not None:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' asked for but torch.cuda.is_available() is False; use 'cpu'")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
+    """Resolve the ``amp`` argument to an autocast dtype, or ``None`` for full fp32.
+
+    ``None`` means automatic: bf16 on CUDA GPUs that support it, else fp16 on
+    CUDA; off on CPU/MPS (bf16 on CPU is opt-in: ``amp="bf16"``).
+    """
+    if amp is None:
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp is False or amp in ("none", "off", "fp32"):
+        return None
+    if amp is True:
+        return _amp_dtype(None, device) or torch.bfloat16
+    if amp in ("bf16", "bfloat16", torch.bfloat16):
+        return torch.bfloat16
+    if amp in ("fp16", "float16", torch.float16):
+        if device.type != "cuda":
+            raise ValueError("amp='fp16' needs a CUDA device; on CPU use amp='bf16' or amp=None")
+        return torch.float16
+    raise ValueError(f"amp must be None (auto), False, 'bf16' or 'fp16', got {amp!r}")
+
+
+def fastest_amp(device: str | torch.device) -> str | None:
+    """The mixed precision that trains fastest here: ``None`` (auto) on GPUs, ``"bf16"`` on
+    CPUs with native bfloat16 arithmetic (AVX512-BF16 / AMX), ``False`` on other CPUs.
+
+    On a 2-core AVX512-BF16 CPU bf16 autocast roughly doubles ResNet training
+    speed at the same test accuracy (benchmarks/throughput.py); without native
+    support it would be emulated and slower than fp32.
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        return None
+    return "bf16" if native_bf16() else False
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def native_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` says."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line() -> str:
+    """One line that says what a timing was measured on: CPU, cores, threads, vector ISA, bf16, GPU.
+
+    CPUs differ by a factor of 3-4 in training speed (native bf16 or not), so
+    every reported timing carries this line.
+    """
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return (f"{cpu_name()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
+            f"{torch.backends.cpu.get_cpu_capability()}, native bf16 {'yes' if native_bf16() else 'no'}{gpu}")
