@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["fast", "full", "both"], default="both")
     parser.add_argument("--notebooks", nargs="+", type=Path, default=None, help="default: every notebooks/NN_*.ipynb")
-    parser.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds (default 3600)")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="per-cell timeout in seconds (default: 60 in FAST mode, 3600 in full mode)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/lessons.json)")
     parser.add_argument("--html-dir", type=Path, default=_common.ROOT / "build" / "benchmarks" / "lessons")
     args = parser.parse_args(argv)

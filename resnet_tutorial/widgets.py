@@ -49,6 +49,31 @@ def _show(result: Any) -> None:
     plt.close("all")
 
 
+class Explorer:
+    """What :func:`explore` returns: handles on an explorer that is already on screen.
+
+    ``explore`` displays the explorer itself. Were it to return the widget box,
+    a cell ending in ``explore(...)`` would display it a second time (IPython
+    shows a cell's last value), so it returns this handle, which displays as
+    nothing. Tests and curious learners reach the parts through ``box``,
+    ``controls``, ``output`` and :meth:`redraw`.
+    """
+
+    def __init__(self, box: Any, controls: dict[str, Any], output: Any, redraw: Callable[..., None],
+                 name: str) -> None:
+        self.box, self.controls, self.output, self._redraw, self.name = box, controls, output, redraw, name
+
+    def redraw(self) -> None:
+        """Run the draw function again with the controls' current values."""
+        self._redraw()
+
+    def _ipython_display_(self) -> None:
+        """Nothing: the explorer was displayed once, by ``explore``."""
+
+    def __repr__(self) -> str:
+        return f"<explorer of {self.name}({', '.join(self.controls)}), shown above>"
+
+
 def explore(
     draw: Callable[..., Any],
     *,
@@ -60,8 +85,10 @@ def explore(
 
     ``controls`` maps parameter names to ipywidgets controls (``IntSlider``,
     ``Dropdown``, ``ToggleButtons``, ``Checkbox``...) or to constants that are
-    passed through unchanged. Returns the container widget (or, without
-    widgets, the result of ``draw`` with the default values).
+    passed through unchanged. The explorer is displayed here, once; the
+    returned :class:`Explorer` displays as nothing, so ``explore(...)`` as a
+    cell's last line does not show it twice. Without widgets ``draw`` runs once
+    with the default values, its result is shown and ``None`` returned.
     """
     if not widgets_available():
         values = {name: _default_value(c) for name, c in controls.items()}
@@ -105,4 +132,4 @@ def explore(
     box.add_class("rt-explorer")
     display(box)
     redraw()
-    return box
+    return Explorer(box, live, out, redraw, getattr(draw, "__name__", "draw"))

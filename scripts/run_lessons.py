@@ -5,7 +5,8 @@
     python scripts/run_lessons.py --fast          # RESNET_TUTORIAL_FAST=1
     python scripts/run_lessons.py --images notebooks/01_*.ipynb   # also dump figures as PNG
 
-Executes a copy in memory: the committed notebooks are never modified.
+Executes a copy in memory (the committed notebooks are never modified) with
+resnet_tutorial.executor, the executor the tests and benchmarks use too.
 """
 
 from __future__ import annotations
@@ -14,43 +15,45 @@ import argparse
 import base64
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_one(path: Path, out_dir: Path, *, images: bool, timeout: int) -> float:
-    import nbformat
-    from nbclient import NotebookClient
+def run_one(path: Path, out_dir: Path, *, images: bool, timeout: int | None = None) -> float:
+    """Execute ``path`` with the project's executor, write its HTML (and figures): seconds taken.
+
+    The HTML is written even when a cell fails, so the error can be read there.
+    """
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
-        resources={"metadata": {"path": str(path.parent)}},
-    )
+    from resnet_tutorial.executor import execute_notebook
+
     try:
-        client.execute()
-    finally:
-        seconds = time.perf_counter() - start
-        out_dir.mkdir(parents=True, exist_ok=True)
-        html, _ = HTMLExporter().from_notebook_node(nb)
-        (out_dir / f"{path.stem}.html").write_text(html, encoding="utf-8")
-        if images:
-            img_dir = out_dir / path.stem
-            img_dir.mkdir(exist_ok=True)
-            n = 0
-            for i, cell in enumerate(nb.cells):
-                for output in cell.get("outputs", []):
-                    data = output.get("data", {})
-                    if "image/png" in data:
-                        n += 1
-                        (img_dir / f"cell{i:02d}_{n:02d}.png").write_bytes(base64.b64decode(data["image/png"]))
+        nb, seconds = execute_notebook(path, timeout=timeout)
+    except Exception as exc:
+        if getattr(exc, "notebook", None) is not None:
+            _write(exc.notebook, path, out_dir, images, HTMLExporter)
+        raise
+    _write(nb, path, out_dir, images, HTMLExporter)
     return seconds
+
+
+def _write(nb, path: Path, out_dir: Path, images: bool, exporter) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html, _ = exporter().from_notebook_node(nb)
+    (out_dir / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    if not images:
+        return
+    img_dir = out_dir / path.stem
+    img_dir.mkdir(exist_ok=True)
+    n = 0
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                n += 1
+                (img_dir / f"cell{i:02d}_{n:02d}.png").write_bytes(base64.b64decode(data["image/png"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast", action="store_true", help="set RESNET_TUTORIAL_FAST=1")
     parser.add_argument("--images", action="store_true", help="also write every figure as PNG")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lessons")
-    parser.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="per-cell timeout in seconds (default: 60 with --fast, 3600 otherwise)")
     args = parser.parse_args(argv)
     if args.fast:
         os.environ["RESNET_TUTORIAL_FAST"] = "1"

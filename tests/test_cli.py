@@ -38,10 +38,16 @@ def test_train_runs_end_to_end_and_saves_a_checkpoint(tmp_path):
 
 
 def test_trace_prints_the_shape_table(capsys):
-    pytest.importorskip("resnet_tutorial.inspect")
     assert cli.main(["trace", "resnet20", "--input", "1,1,28,28"]) == 0
-    out = capsys.readouterr().out
-    assert "64" in out and len(out.splitlines()) > 5
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: " ".join(line.split()) for line in lines[1:]}
+    # He et al. section 4.2: 16 channels at 28x28, then 32 at 14x14, 64 at 7x7, pooled, 10 classes
+    assert rows["conv1"].endswith("(1, 1, 28, 28) (1, 16, 28, 28) 144")
+    assert rows["layer2.0.conv1"].endswith("(1, 16, 28, 28) (1, 32, 14, 14) 4608")
+    assert rows["layer3.2.act2"].endswith("(1, 64, 7, 7) (1, 64, 7, 7) 0")
+    assert rows["fc"].endswith("(1, 64) (1, 10) 650")  # 64 * 10 weights + 10 biases
+    # conv1 + 3 stages x 3 blocks x 2 convs + fc = 20 weighted layers
+    assert sum(1 for r in rows.values() if r.split()[1] in ("Conv2d", "Linear")) == 20
 
 
 def test_bad_arguments_exit_with_usage():

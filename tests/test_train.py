@@ -1,6 +1,7 @@
 """fit/evaluate/predict, checkpoints and exact resume, the NaN guard, and metrics."""
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -32,8 +33,14 @@ def test_fit_lowers_the_loss_on_real_fashion_mnist(loaders):
     assert hist["test_acc"].iloc[-1] > 0.3  # chance is 0.1
     lrs = hist["lr"].tolist()  # mean lr per epoch: the cosine decays towards zero
     assert lrs == sorted(lrs, reverse=True) and 0 < lrs[-1] < lrs[0] / 10
-    res = train.evaluate(small_cnn(), te, "cpu")
-    assert set(res) == {"loss", "acc"} and 0 <= res["acc"] <= 1
+    model = small_cnn().eval()
+    res = train.evaluate(model, te, "cpu")
+    # the same numbers computed directly, image by image
+    with torch.no_grad():
+        pairs = [(model(x), y) for x, y in te]
+    logits, labels = torch.cat([p for p, _ in pairs]), torch.cat([t for _, t in pairs])
+    assert res["acc"] == pytest.approx((logits.argmax(1) == labels).float().mean().item())
+    assert res["loss"] == pytest.approx(nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
 
 
 def test_fit_is_reproducible_with_a_seed(loaders):
@@ -182,7 +189,9 @@ def test_train_model_and_the_lesson_explorer_react_to_their_arguments():
 def test_throughput_table_columns():
     table = train.throughput_table([("resnet20", 28), ("resnet20", 40)], batch_size=4, steps=1)
     assert list(table.columns) == ["model", "input", "params", "images_per_s", "epoch_minutes", "relative"]
-    assert (table["images_per_s"] > 0).all() and table["relative"].iloc[0] == 1.0
+    assert (table["images_per_s"] > 0).all()
+    # Table 6: ResNet-20 has 269,722 parameters with 3 input channels; 1 channel saves 2 x 16 x 9
+    assert table["params"].tolist() == [269_722 - 2 * 144] * 2
 
 
 def test_evaluate_tta_averages_an_image_and_its_mirror():
@@ -208,5 +217,10 @@ def test_evaluate_tta_averages_an_image_and_its_mirror():
 def test_fastest_amp_picks_bf16_only_where_the_cpu_has_it():
     assert train.fastest_amp("cuda") is None  # GPUs: fit's own automatic choice
     choice = train.fastest_amp("cpu")
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("needs Linux's /proc/cpuinfo to know the CPU's flags")
+    flags = set(cpuinfo.read_text().split())
+    # the kernel's own report of the CPU: native bf16 is AVX512-BF16 or AMX-BF16
+    assert (choice == "bf16") == bool(flags & {"avx512_bf16", "amx_bf16"})
     assert choice in ("bf16", False)
-    assert (choice == "bf16") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -35,15 +35,29 @@ def test_widget_path_redraws_on_change_and_closes_figures(monkeypatch: pytest.Mo
     monkeypatch.setattr(widgets, "widgets_available", lambda: True)
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     slider = W.IntSlider(value=3, min=1, max=9)
-    box = widgets.explore(_draw, n=slider, color="green")
+    explorer = widgets.explore(_draw, n=slider, color="green")
     figures = [o for o in shown if isinstance(o, plt.Figure)]
     assert len(figures) == 1 and len(figures[0].axes[0].lines[0].get_xdata()) == 3
     slider.value = 7  # what a person's key press does
     figures = [o for o in shown if isinstance(o, plt.Figure)]
     assert len(figures) == 2 and len(figures[1].axes[0].lines[0].get_xdata()) == 7
     assert plt.get_fignums() == []  # closed after display: nothing piles up in pyplot
-    assert "rt-explorer" in box._dom_classes
+    assert "rt-explorer" in explorer.box._dom_classes
     assert slider.continuous_update is False
+    # displayed once, by explore: the box, then the first figure, and the handle displays nothing
+    assert [type(o).__name__ for o in shown[:2]] == ["VBox", "Figure"]
+    assert shown.count(explorer.box) == 1
+
+
+def test_returned_handle_does_not_display_the_explorer_again() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    box = W.VBox([])
+    handle = widgets.Explorer(box, {}, W.Output(), lambda: None, "draw")
+    data, _ = DisplayFormatter().format(handle)  # what IPython does with a cell's last value
+    assert data == {}
+    data_box, _ = DisplayFormatter().format(box)
+    assert "application/vnd.jupyter.widget-view+json" in data_box  # the box itself would show again
 
 
 def test_manual_explorer_waits_for_the_button(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,10 +66,10 @@ def test_manual_explorer_waits_for_the_button(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(widgets, "_show", lambda result: calls.append(result))
     monkeypatch.setattr("IPython.display.display", lambda obj: None)
     slider = W.IntSlider(value=2, min=1, max=9)
-    box = widgets.explore(lambda n: n, manual=True, n=slider)
+    explorer = widgets.explore(lambda n: n, manual=True, n=slider)
     assert calls == [2]
     slider.value = 5
     assert calls == [2]  # no rerun until Run is pressed
-    button = next(c for c in box.children if isinstance(c, W.Button))
+    button = next(c for c in explorer.box.children if isinstance(c, W.Button))
     button.click()
     assert calls == [2, 5]

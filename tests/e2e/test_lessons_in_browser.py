@@ -16,11 +16,13 @@ end of the pytest report.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import warnings
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from .jupyterlab_harness import (
@@ -57,6 +59,22 @@ AUTO_EXPLORER_LESSONS = {"01", "02", "03", "04", "05"}
 RUN_TIMEOUT_S = float(os.environ.get("RESNET_TUTORIAL_BROWSER_TIMEOUT", "600"))
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+# a code cell that calls explore(...) as a statement (optionally assigning its handle)
+EXPLORE_CALL = re.compile(r"^(\w+\s*=\s*)?explore\(", re.MULTILINE)
+
+
+def expected_explorers(notebook: Path) -> list[int]:
+    """Per code cell of the committed notebook: 1 if it calls ``explore(...)``, else 0."""
+    nb = nbformat.read(notebook, as_version=4)
+    return [1 if EXPLORE_CALL.search(c.source) else 0 for c in nb.cells if c.cell_type == "code"]
+
+
+def explorers_on_page(page: object) -> list[int]:
+    """Per code cell on the page: how many rendered explorers (``.rt-explorer``) its outputs hold."""
+    return page.evaluate(  # type: ignore[attr-defined]
+        "() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'))"
+        ".map(cell => cell.querySelectorAll('.rt-explorer').length)"
+    )
 
 
 def _check_first_explorer(page: object, lesson: str, shots: Path) -> str:
@@ -150,6 +168,11 @@ def test_lesson_runs_in_jupyterlab(notebook: Path, lab_server: LabServer, page: 
         shot_taken = True
         found = problems(state)
         assert not found, f"{lesson} fails after Restart Kernel and Run All:\n" + "\n".join(found)
+        expected, shown = expected_explorers(notebook), explorers_on_page(page)
+        assert shown == expected, (
+            f"{lesson}: explorers per code cell {shown}, expected {expected} (each explorer cell shows "
+            "exactly one; 2 means the explorer was displayed twice)"
+        )
 
         t2 = time.perf_counter()
         note = _check_first_explorer(page, lesson, screenshots_dir)
