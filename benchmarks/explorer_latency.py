@@ -5,7 +5,7 @@
 
 What a learner waits for after moving a slider of the explorer in
 ``notebooks/01_vanishing_exploding_gradients.ipynb``: ``widgets.explore``
-calls ``gradients.draw_gradient_explorer`` (build the net, one forward and
+calls ``L01.draw_gradient_explorer`` (build the net, one forward and
 backward pass in float64, activation statistics, three panels), IPython's
 inline backend turns the figure into a PNG (``print_figure`` with the
 ``InlineBackend`` defaults: dpi = ``figure.dpi``, ``bbox_inches="tight"``),
@@ -78,18 +78,18 @@ class _Clock:
 
 
 @contextlib.contextmanager
-def _compute_clock(G: Any) -> Iterator[_Clock]:
+def _compute_clock(lesson: Any) -> Iterator[_Clock]:
     """Time the compute steps that ``draw_gradient_explorer`` looks up in its module, then restore them."""
     clock = _Clock()
     names = ("fashion_batch", "make_deep_net", "grad_norms", "activation_stats")
-    saved = {n: getattr(G, n) for n in names}
+    saved = {n: getattr(lesson, n) for n in names}
     try:
         for n, fn in saved.items():
-            setattr(G, n, clock.wrap(fn))
+            setattr(lesson, n, clock.wrap(fn))
         yield clock
     finally:
         for n, fn in saved.items():
-            setattr(G, n, fn)
+            setattr(lesson, n, fn)
 
 
 def inline_display_settings() -> tuple[list[str], dict[str, Any], dict[str, Any]]:
@@ -100,14 +100,14 @@ def inline_display_settings() -> tuple[list[str], dict[str, Any], dict[str, Any]
     return sorted(cfg.figure_formats), dict(cfg.print_figure_kwargs), dict(cfg.rc)
 
 
-def one_redraw(G: Any, params: dict[str, Any], formats: list[str], print_kwargs: dict[str, Any]) -> dict[str, float]:
+def one_redraw(lesson: Any, params: dict[str, Any], formats: list[str], print_kwargs: dict[str, Any]) -> dict[str, float]:
     """What one slider move costs: draw, render as the notebook's display would, close."""
     import matplotlib.pyplot as plt
     from IPython.core.pylabtools import print_figure
 
-    with _compute_clock(G) as clock:
+    with _compute_clock(lesson) as clock:
         t0 = time.perf_counter()
-        fig = G.draw_gradient_explorer(**params)
+        fig = lesson.draw_gradient_explorer(**params)
         t1 = time.perf_counter()
     png_bytes = 0
     for fmt in formats:  # IPython runs one formatter per enabled format
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from resnet_tutorial import gradients as G
+    from resnet_tutorial.lessons import l01_vanishing_exploding_gradients as L01
 
     import_s = time.perf_counter() - t_import
     if args.threads:
@@ -162,13 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     todo = settings(args.depths, args.cnn, args.toggles)
     warmup: dict[str, float] = {}
     for arch in dict.fromkeys(p["arch"] for p in todo):  # first use of each arch (its own batch size)
-        warmup[arch] = one_redraw(G, {**DEFAULTS, "arch": arch, "depth": min(args.depths)}, formats, print_kwargs)["total"]
+        warmup[arch] = one_redraw(L01, {**DEFAULTS, "arch": arch, "depth": min(args.depths)}, formats, print_kwargs)["total"]
     print(f"import {import_s:.2f} s; warm-up (untimed) " + ", ".join(f"{a} {s:.2f} s" for a, s in warmup.items()))
 
     samples: list[list[dict[str, float]]] = [[] for _ in todo]
     for _ in range(args.repeats):
         for i, params in enumerate(todo):
-            samples[i].append(one_redraw(G, params, formats, print_kwargs))
+            samples[i].append(one_redraw(L01, params, formats, print_kwargs))
     load_after = os.getloadavg()
 
     rows = []

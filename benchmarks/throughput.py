@@ -49,7 +49,7 @@ def run_worker(pipeline: str, model_name: str, size: int, batch_size: int, steps
 
     from resnet_tutorial.data import fast_loaders, torchvision_loaders
     from resnet_tutorial.models import create_model
-    from resnet_tutorial.train import _amp_dtype, _autocast, fastest_amp
+    from resnet_tutorial.device import autocast as _autocast, autocast_dtype as _amp_dtype, fastest_amp
 
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=10)

@@ -71,7 +71,8 @@ def train_from_args(args: argparse.Namespace):
     from .data import fast_loaders
     from .distributed import convert_sync_batchnorm, init_from_env, params_checksum
     from .models import create_model
-    from .train import evaluate, fastest_amp, fit
+    from .device import fastest_amp
+    from .train import evaluate, fit
 
     start = time.perf_counter()
     ctx = init_from_env(args.device)
@@ -152,7 +153,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from .inspect import trace_shapes
+    from .diagnostics import trace_shapes
     from .models import create_model
 
     model = create_model(args.model).eval()

@@ -40,6 +40,8 @@ from typing import Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
+from .device import get_device
+
 DATA_ENV = "RESNET_TUTORIAL_DATA"
 DEFAULT_ROOT = Path("~/.cache/resnet-tutorial/data")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -303,6 +305,46 @@ def _check_resize(resize: int | None) -> None:
         raise ValueError(f"resize must be a positive image side in pixels (e.g. 96 or 224), got {resize!r}")
 
 
+def normalize(images: torch.Tensor, mean: float = MEAN, std: float = STD) -> torch.Tensor:
+    """uint8 images ``[N, H, W]`` (or ``[N, 1, H, W]``) → float ``[N, 1, H, W]``, ``(x / 255 - mean) / std``.
+
+    The one normalization of the package: the loaders, the fixed batches and
+    the lessons' subsets all go through it, so "normalized" means one thing.
+    """
+    if images.dtype != torch.uint8:
+        raise ValueError(f"normalize expects uint8 pixels 0..255, got {images.dtype}")
+    x = images.float().div(255.0)
+    x = x.unsqueeze(1) if x.dim() == 3 else x
+    return (x - mean) / std
+
+
+def stratified_subset(train: bool, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` normalized images of every class (``[10·per_class, 1, 28, 28]``, labels), seeded."""
+    images, labels = load_tensors(train=train)
+    idx = stratified_indices(labels, per_class, seed=seed)
+    return normalize(images[idx]), labels[idx].clone()
+
+
+@lru_cache(maxsize=4)
+def _fashion_batch_cached(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = load_tensors(train=True)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(labels), generator=g)[:n]
+    return normalize(images[idx]), labels[idx].clone()
+
+
+def fashion_batch(n: int = 128, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed, normalized FashionMNIST training batch ``([n, 1, 28, 28] float32, [n] int64)`` (cached).
+
+    The images the gradient measurements of lessons 01-03 and 05 send through a
+    net: drawn at random (``seed``) from the 60,000 training images.
+    """
+    if n < 2:
+        raise ValueError(f"fashion_batch: n must be at least 2 (BatchNorm needs a batch), got {n}")
+    x, y = _fashion_batch_cached(int(n), int(seed))
+    return x.clone(), y.clone()
+
+
 def torchvision_loaders(
     batch_size: int = 256,
     resize: int | None = None,
@@ -501,8 +543,6 @@ def fast_loaders(
     if pad < 0:
         raise ValueError(f"pad must be >= 0 pixels, got {pad}")
     if device is None:
-        from .device import get_device
-
         device = get_device()
     loaders = []
     for train, pc in ((True, per_class), (False, test_per_class)):

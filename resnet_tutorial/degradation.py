@@ -27,7 +27,7 @@ import torch
 
 from .checkpoints import save_checkpoint
 from .data import TensorLoader, fast_loaders
-from .device import get_device, machine_line
+from .device import amp_name, get_device, machine_line
 from .train import evaluate, fit
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "results" / "degradation.csv"
@@ -158,7 +158,7 @@ def _prepare(depths, epochs, per_class, seed, device, progress, *, kinds, test_p
         "test_per_class": test_per_class, "seed": seed, "batch_size": batch_size, "lr": lr,
         "optimizer": "sgd", "momentum": 0.9, "nesterov": nesterov, "weight_decay": 5e-4,
         "schedule": schedule, "label_smoothing": label_smoothing,
-        "augment": "random crop (pad 4) + horizontal flip" if augment else "none", "amp": str(amp),
+        "augment": "random crop (pad 4) + horizontal flip" if augment else "none", "amp": amp_name(amp),
         "channels_last": channels_last, "device": str(device),
     }
     say = log if log is not None else (lambda text: None)
@@ -185,7 +185,7 @@ def _train_one(run: _Run, kind: str, depth: int, clock: "_Clock") -> tuple[pd.Da
     clock.start(name)
     hist = fit(model, run.train_loader, run.test_loader, epochs=s["epochs"], optimizer="sgd", lr=s["lr"],
                schedule=s["schedule"], label_smoothing=s["label_smoothing"], nesterov=s["nesterov"],
-               device=run.device, amp=None if s["amp"] == "None" else s["amp"], channels_last=s["channels_last"],
+               device=run.device, amp=s["amp"], channels_last=s["channels_last"],
                seed=s["seed"], progress=run.progress, checkpoint=checkpoint, resume=checkpoint is not None,
                on_epoch_end=epoch_done)
     params = sum(p.numel() for p in model.parameters())
@@ -201,7 +201,7 @@ def _train_one(run: _Run, kind: str, depth: int, clock: "_Clock") -> tuple[pd.Da
                "test_error": float(hist["test_error"].iloc[-1])}
     if run.weights_dir is not None:
         clean = evaluate(model, _clean_train_loader(run), run.device,
-                         amp=False if s["amp"] == "None" else s["amp"], channels_last=s["channels_last"])
+                         amp=s["amp"], channels_last=s["channels_last"])
         summary["train_error_eval"] = 1.0 - clean["acc"]
         save_checkpoint(run.weights_dir / f"{name}.pt", model.float().to(memory_format=torch.contiguous_format),
                         history=hist.to_dict("records"), summary=summary, settings=s)
@@ -334,69 +334,3 @@ def load_degradation(path: str | os.PathLike | None = None) -> pd.DataFrame:
     meta_path = path.with_suffix(".json")
     table.attrs["meta"] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return table
-
-
-def final_errors(table: pd.DataFrame) -> pd.DataFrame:
-    """Last-epoch training and test error per model: rows = depth, columns = (error, kind)."""
-    last = table[table["epoch"] == table.groupby("model")["epoch"].transform("max")]
-    return last.pivot_table(index="depth", columns="kind", values=["train_error", "test_error"])
-
-
-def plot_degradation(table: pd.DataFrame, depths: Sequence[int] | None = None, kinds: Sequence[str] = KINDS):
-    """He et al.'s Fig. 6 layout: one panel per kind, error (%, log) vs epoch; dashed = train, solid = test.
-
-    Deeper networks are drawn darker; ``depths`` selects which ones to show.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullFormatter
-
-    all_depths = sorted(table["depth"].unique())
-    depths = all_depths if depths is None else [d for d in all_depths if d in set(depths)]
-    if not depths:
-        raise ValueError(f"none of the requested depths is in the table (it has {all_depths})")
-    kinds = [k for k in kinds if k in set(table["kind"])]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), sharey=True, squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    for ax, kind in zip(axes[0], kinds):
-        for i, depth in enumerate(depths):
-            color = cmap(0.85 - 0.75 * all_depths.index(depth) / max(len(all_depths) - 1, 1))
-            run = table[(table["kind"] == kind) & (table["depth"] == depth)].sort_values("epoch")
-            if run.empty:
-                continue
-            ax.plot(run["epoch"], 100 * run["train_error"], "--", color=color, lw=1.5)
-            ax.plot(run["epoch"], 100 * run["test_error"], "-", color=color, lw=2.2, label=f"{kind}-{depth}")
-        ax.set_title("plain networks" if kind == "plain" else "residual networks (ResNet)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(title="solid: test, dashed: train", fontsize=9, title_fontsize=9)
-    # A log axis keeps both the first epochs (tens of %) and the final gaps (a few tenths) readable;
-    # a short run whose errors span less than a factor of 3 reads better on a linear axis.
-    shown = table[table["depth"].isin(depths) & table["kind"].isin(kinds)]
-    errors = 100 * shown[["train_error", "test_error"]].to_numpy()
-    lo, hi = max(errors.min(), 0.1), max(errors.max(), 0.1)
-    log = hi / lo >= 3
-    for ax in axes[0]:
-        if log:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(FixedLocator([1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100]))
-            ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-    axes[0, 0].set_ylabel("error (%, log scale)" if log else "error (%)")
-    fig.tight_layout()
-    return fig
-
-
-def degradation_explorer(depths: Sequence[int] = (8, 20, 56), path: str | os.PathLike | None = None,
-                         show: str = "both"):
-    """Explorer for lesson 08: the cached curves for the chosen ``depths``.
-
-    ``show`` is ``"both"``, ``"plain"`` or ``"resnet"`` (which panels). Reads the
-    cache on every call (cheap), so it always shows what is on disk.
-    """
-    kinds = KINDS if show == "both" else (show,)
-    if show not in ("both", *KINDS):
-        raise ValueError(f"show must be 'both', 'plain' or 'resnet', got {show!r}")
-    if not depths:
-        raise ValueError("select at least one depth")
-    return plot_degradation(load_degradation(path), depths=depths, kinds=kinds)

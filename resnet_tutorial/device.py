@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import platform
-from contextlib import nullcontext
-from typing import Any
+from contextlib import contextmanager, nullcontext
+from typing import Any, Iterator
 
 import torch
 
@@ -36,27 +36,42 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def _amp_dtype(amp: Any, device: torch.device) -> torch.dtype | None:
-    """Resolve the ``amp`` argument to an autocast dtype, or ``None`` for full fp32.
+AMP_CHOICES = ("auto", "off", "bf16", "fp16", "fast")
 
-    ``None`` means automatic: bf16 on CUDA GPUs that support it, else fp16 on
-    CUDA; off on CPU/MPS (bf16 on CPU is opt-in: ``amp="bf16"``).
+
+def amp_name(amp: Any) -> str:
+    """The canonical name of an ``amp`` setting: one of :data:`AMP_CHOICES`.
+
+    ``None`` is ``"auto"`` and ``False`` is ``"off"`` (the Python spellings);
+    anything else raises a ValueError that lists the choices.
     """
     if amp is None:
+        return "auto"
+    if amp is False:
+        return "off"
+    if isinstance(amp, str) and amp in AMP_CHOICES:
+        return amp
+    raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)} (or None = auto, False = off), got {amp!r}")
+
+
+def autocast_dtype(amp: Any, device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype that ``amp`` means on ``device``, or ``None`` for full fp32.
+
+    ``"auto"``: bf16 on CUDA GPUs that support it, else fp16 on CUDA; off on
+    CPU and MPS (bf16 on a CPU is opt-in, ``"bf16"``, or ``"fast"`` where native).
+    """
+    name, device = amp_name(amp), torch.device(device)
+    if name == "fast":
+        name = amp_name(fastest_amp(device))
+    if name == "auto":
         if device.type != "cuda":
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp is False or amp in ("none", "off", "fp32"):
+    if name == "off":
         return None
-    if amp is True:
-        return _amp_dtype(None, device) or torch.bfloat16
-    if amp in ("bf16", "bfloat16", torch.bfloat16):
-        return torch.bfloat16
-    if amp in ("fp16", "float16", torch.float16):
-        if device.type != "cuda":
-            raise ValueError("amp='fp16' needs a CUDA device; on CPU use amp='bf16' or amp=None")
-        return torch.float16
-    raise ValueError(f"amp must be None (auto), False, 'bf16' or 'fp16', got {amp!r}")
+    if name == "fp16" and device.type != "cuda":
+        raise ValueError("amp='fp16' needs a CUDA device; on a CPU use amp='bf16' (or 'fast')")
+    return torch.bfloat16 if name == "bf16" else torch.float16
 
 
 def fastest_amp(device: str | torch.device) -> str | None:
@@ -73,10 +88,31 @@ def fastest_amp(device: str | torch.device) -> str | None:
     return "bf16" if native_bf16() else False
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``, or a no-op context for ``None`` (fp32)."""
     if dtype is None:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads inside the block, then restore the previous count.
+
+    Tiny nets (an explorer's 128 × 64 MLP) compute in milliseconds on one
+    thread; with more, every small op waits for all of them, and on a busy
+    2-core machine that wait made one redraw take seconds
+    (``benchmarks/explorer_latency.py``). One thread or two give the same numbers.
+    """
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def native_bf16() -> bool:

@@ -32,6 +32,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from .device import get_device
+
 __all__ = [
     "DistContext",
     "init_from_env",
@@ -84,10 +86,8 @@ def init_from_env(device: str | torch.device | None = None) -> DistContext:
     GPU ``LOCAL_RANK``), ``gloo`` for the CPU. Calling it again in a process
     that already joined returns the same context.
     """
-    from .device import get_device
-
     world = _env_int("WORLD_SIZE", 1)
-    rank_ = _env_int("RANK", 0)
+    _env_int("RANK", 0)  # checked here (a readable error); the process group reads it itself
     local_rank = _env_int("LOCAL_RANK", 0)
     dev = get_device(device)
     if world <= 1:

@@ -6,6 +6,9 @@
   stages of n basic blocks with 16/32/64 channels, for 28x28 / 32x32 inputs,
   built from the configurable :class:`~resnet_tutorial.blocks.ResidualBlock`
   (shortcut kind, BN, add/cat, pre-activation, activation are switches).
+* :func:`make_deep_mlp` / :func:`make_deep_cnn`: deep plain or residual nets
+  with a choice of activation, initialization and BatchNorm, for the gradient
+  experiments of lessons 01 and 02.
 * The posts' networks: :class:`PostFashionResNet18` (post 000),
   :class:`PostResNet` / :func:`post_resnet18` (post 002) and
   :class:`SimpleResNet` (post 001: torchvision's resnet50 with a new ``fc``).
@@ -18,12 +21,14 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+from collections import OrderedDict
 from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
 from .blocks import (
+    ACTIVATIONS,
     BasicBlock,
     Bottleneck,
     PostBasicBlock,
@@ -33,6 +38,8 @@ from .blocks import (
 )
 
 __all__ = [
+    "INITS",
+    "AddShortcut",
     "CifarResNet",
     "PostFashionResNet18",
     "PostResNet",
@@ -41,6 +48,9 @@ __all__ = [
     "check_input_channels",
     "create_model",
     "list_models",
+    "make_deep_cnn",
+    "make_deep_mlp",
+    "make_deep_net",
     "plain_cifar",
     "post_resnet18",
     "register_model",
@@ -408,10 +418,10 @@ class PostResNet(nn.Module):
         return self.fc(x)
 
 
-def post_resnet18(num_classes: int = 1000, in_channels: int = 3) -> PostResNet:
+def post_resnet18(num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> PostResNet:
     """Post 002's ``ResNet18()``: ``PostResNet(PostBasicBlock, [2, 2, 2, 2])``."""
     return PostResNet(PostBasicBlock, [2, 2, 2, 2], num_classes=num_classes,
-                      in_channels=in_channels)
+                      in_channels=in_channels, **kwargs)
 
 
 class SimpleResNet(nn.Module):
@@ -435,6 +445,161 @@ class SimpleResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_input_channels(x, self.model.conv1.in_channels)
         return self.model(x)
+
+
+# ---------------------------------------------------------------------------
+# deep plain / residual MLPs and CNNs for the gradient experiments (lessons 01, 02)
+# ---------------------------------------------------------------------------
+INITS: tuple[str, ...] = ("default", "xavier", "kaiming", "small", "large")
+#: std of the "too small" and "too large" Gaussian initializations.
+SMALL_STD, LARGE_STD = 0.01, 1.0
+
+
+class AddShortcut(nn.Module):
+    """``x + body(x)``: an identity shortcut around one hidden layer (the residual idea, minimal)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _check_options(depth: int, width: int, activation: str, init: str, what: str, width_name: str) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= 1000:
+        raise ValueError(f"{what}: depth must be an int between 1 and 1000 (number of hidden layers), got {depth!r}")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"{what}: {width_name} must be a positive int, got {width!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{what}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    if init not in INITS:
+        raise ValueError(f"{what}: init must be one of {list(INITS)}, got {init!r}")
+
+
+def _init_weights(model: nn.Module, init: str) -> None:
+    """Re-initialize every Linear/Conv layer; ``default`` keeps PyTorch's own init.
+
+    PyTorch's default is Kaiming-uniform with a=√5, i.e. weight variance 1/(3·fan_in):
+    one sixth of the 2/fan_in He et al. recommend for ReLU.
+    """
+    if init == "default":
+        return
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            if init == "xavier":
+                nn.init.xavier_normal_(m.weight)
+            elif init == "kaiming":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            elif init == "small":
+                nn.init.normal_(m.weight, std=SMALL_STD)
+            elif init == "large":
+                nn.init.normal_(m.weight, std=LARGE_STD)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def _preact_layer(weight_layer: nn.Module, norm: nn.Module | None, activation: str, *tail: nn.Module) -> nn.Sequential:
+    """[norm] → activation → (tail) → weight layer: one hidden layer in pre-activation order."""
+    parts: list[tuple[str, nn.Module]] = [("bn", norm)] if norm is not None else []
+    parts.append(("act", make_activation(activation)))
+    parts += [(type(t).__name__.lower(), t) for t in tail]
+    parts.append(("linear" if isinstance(weight_layer, nn.Linear) else "conv", weight_layer))
+    return nn.Sequential(OrderedDict(parts))
+
+
+def make_deep_mlp(
+    depth: int,
+    width: int = 64,
+    activation: str = "sigmoid",
+    init: str = "default",
+    bn: bool = False,
+    shortcut: bool = False,
+    in_features: int = 784,
+    num_classes: int = 10,
+) -> nn.Sequential:
+    """A deep fully connected net with ``depth`` hidden layers of ``width`` units.
+
+    Layout ``flatten, hidden1 … hidden{depth}, head`` with ``depth + 1``
+    Linear layers and ``depth`` activations::
+
+        hidden1 = Linear(in_features → width)
+        hidden2…depth = [BatchNorm1d] → activation → Linear(width → width)
+        head = [BatchNorm1d] → activation → Linear(width → num_classes)
+
+    Without shortcuts this is the familiar Linear → [BN] → activation chain,
+    grouped so that each group *ends* with its Linear. With
+    ``shortcut=True`` hidden layers 2…depth become ``x + layer(x)`` (hidden1
+    changes the width, so it cannot). Grouping this way keeps the identity
+    path clean — no activation after the addition, as in He et al.'s
+    "Identity mappings in deep residual networks" — so the gradient reaches
+    the first layer without passing through any activation's slope.
+    """
+    _check_options(depth, width, activation, init, "make_deep_mlp", "width")
+    if in_features < 1 or num_classes < 1:
+        raise ValueError("make_deep_mlp: in_features and num_classes must be positive")
+    layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
+    layers.append(("hidden1", nn.Sequential(OrderedDict(linear=nn.Linear(in_features, width, bias=not bn)))))
+    for i in range(2, depth + 1):
+        block = _preact_layer(nn.Linear(width, width, bias=not bn), nn.BatchNorm1d(width) if bn else None, activation)
+        layers.append((f"hidden{i}", AddShortcut(block) if shortcut else block))
+    head = _preact_layer(nn.Linear(width, num_classes), nn.BatchNorm1d(width) if bn else None, activation)
+    layers.append(("head", head))
+    model = nn.Sequential(OrderedDict(layers))
+    _init_weights(model, init)
+    return model
+
+
+def make_deep_cnn(
+    depth: int,
+    channels: int = 8,
+    activation: str = "sigmoid",
+    init: str = "default",
+    bn: bool = False,
+    shortcut: bool = False,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    stem_stride: int = 2,
+) -> nn.Sequential:
+    """A deep conv net with ``depth`` hidden 3×3 conv layers of ``channels`` maps.
+
+    Same layout as :func:`make_deep_mlp` with convolutions::
+
+        hidden1 = Conv3×3(in_channels → channels, stride stem_stride)
+        hidden2…depth = [BatchNorm2d] → activation → Conv3×3(channels → channels)
+        head = [BatchNorm2d] → activation → global average pool → Linear
+
+    ``stem_stride=2`` halves 28×28 to 14×14 so depth 100 stays cheap.
+    ``shortcut=True`` wraps hidden layers 2…depth as ``x + layer(x)``.
+    """
+    _check_options(depth, channels, activation, init, "make_deep_cnn", "channels")
+    if in_channels < 1 or num_classes < 1 or stem_stride < 1:
+        raise ValueError("make_deep_cnn: in_channels, num_classes and stem_stride must be positive")
+
+    def conv(c_in: int, stride: int = 1) -> nn.Conv2d:
+        return nn.Conv2d(c_in, channels, 3, stride=stride, padding=1, bias=not bn)
+
+    def norm() -> nn.Module | None:
+        return nn.BatchNorm2d(channels) if bn else None
+
+    layers: list[tuple[str, nn.Module]] = [("hidden1", nn.Sequential(OrderedDict(conv=conv(in_channels, stem_stride))))]
+    for i in range(2, depth + 1):
+        block = _preact_layer(conv(channels), norm(), activation)
+        layers.append((f"hidden{i}", AddShortcut(block) if shortcut else block))
+    head = _preact_layer(nn.Linear(channels, num_classes), norm(), activation, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    layers.append(("head", head))
+    model = nn.Sequential(OrderedDict(layers))
+    _init_weights(model, init)
+    return model
+
+
+def make_deep_net(arch: str = "mlp", depth: int = 20, **kw: Any) -> nn.Sequential:
+    """``make_deep_mlp`` for ``arch="mlp"``, ``make_deep_cnn`` for ``arch="cnn"``."""
+    if arch == "mlp":
+        return make_deep_mlp(depth, **kw)
+    if arch == "cnn":
+        return make_deep_cnn(depth, **kw)
+    raise ValueError(f"arch must be 'mlp' or 'cnn', got {arch!r}")
 
 
 # ---------------------------------------------------------------------------
@@ -584,15 +749,15 @@ for _depth in (20, 32, 44, 56, 110):
 
 
 @register_model
-def post_fashion_resnet18(in_channels: int = 1, num_classes: int = 10) -> PostFashionResNet18:
+def post_fashion_resnet18(in_channels: int = 1, num_classes: int = 10, **kwargs: Any) -> PostFashionResNet18:
     """Post 000's ResNet-18 for 1x224x224 FashionMNIST (stride-3 stem, ReLU before BN)."""
-    return PostFashionResNet18(Residual, in_channels=in_channels, num_classes=num_classes)
+    return PostFashionResNet18(Residual, in_channels=in_channels, num_classes=num_classes, **kwargs)
 
 
 register_model(post_resnet18)
 
 
 @register_model
-def simple_resnet(num_classes: int = 10, weights: Any = None) -> SimpleResNet:
+def simple_resnet(num_classes: int = 10, weights: Any = None, **kwargs: Any) -> SimpleResNet:
     """Post 001's SimpleResNet: torchvision resnet50 with a new fc (weights=None: offline)."""
-    return SimpleResNet(num_classes=num_classes, weights=weights)
+    return SimpleResNet(num_classes=num_classes, weights=weights, **kwargs)

@@ -1,4 +1,4 @@
-"""Figures for the lessons: training curves, gradient norms, activations, images.
+"""Generic figures: training curves, gradient norms, activations, confusion matrices, images.
 
 Every function returns its :class:`matplotlib.figure.Figure` (it never calls
 ``plt.show``), labels its axes with units, and works headless (Agg). The data
@@ -6,14 +6,15 @@ frames they take are the ones the package produces:
 
 * :func:`plot_history` — ``train.fit`` (columns ``epoch, train_loss, train_acc,
   test_loss, test_acc, ...``);
-* :func:`plot_grad_norms` — ``gradients.grad_norms`` (``index, layer, type,
+* :func:`plot_grad_norms` — ``diagnostics.grad_norms`` (``index, layer, type,
   param_norm, grad_norm``);
-* :func:`plot_activation_histograms` — ``gradients.activation_stats`` with
+* :func:`plot_activation_histograms` — ``diagnostics.activation_stats`` with
   ``samples=True`` (a ``samples`` column of 1-D arrays);
-* :func:`plot_update_ratios` — ``gradients.update_to_data_ratios`` (``step,
-  index, layer, log10_ratio``);
-* :func:`plot_first_layer_grad_vs_depth` — ``gradients.first_layer_grad_vs_depth``
-  (``depth, seed, variant, first_grad_norm``).
+* :func:`plot_update_ratios` — ``diagnostics.update_to_data_ratios`` (``step,
+  index, layer, log10_ratio``).
+
+Figures that only one lesson draws live in that lesson's module under
+:mod:`resnet_tutorial.lessons`.
 """
 
 from __future__ import annotations
@@ -38,11 +39,9 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_image_grid",
     "plot_update_ratios",
-    "plot_first_layer_grad_vs_depth",
     "plot_layer_stats",
     "plot_step_losses",
     "plot_class_examples",
-    "draw_class_examples",
     "plot_class_balance",
 ]
 
@@ -279,34 +278,6 @@ def plot_update_ratios(
     return fig
 
 
-def plot_first_layer_grad_vs_depth(
-    df: pd.DataFrame, *, value: str = "first_grad_norm", title: str | None = None
-) -> Figure:
-    """Gradient norm at the FIRST layer against depth, one curve per variant (log y).
-
-    Points are the mean over seeds; the band spans min..max over seeds.
-    """
-    _require_columns(df, ["depth", "variant", value], "plot_first_layer_grad_vs_depth")
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    markers = ["o", "s", "^", "D", "v", "P"]
-    for i, (variant, part) in enumerate(df.groupby("variant", sort=False)):
-        g = part.groupby("depth")[value]
-        mean, lo, hi = g.mean(), g.min(), g.max()
-        x = mean.index.to_numpy()
-        ax.plot(x, mean.to_numpy(), marker=markers[i % len(markers)], label=str(variant))
-        if (hi > lo).any():
-            ax.fill_between(x, lo.to_numpy(), hi.to_numpy(), alpha=0.15)
-    ax.set_yscale("log")
-    ax.set_xlabel("depth (number of hidden layers)")
-    ax.set_ylabel("first-layer gradient norm ‖∂L/∂W₁‖₂")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
 def plot_step_losses(
     runs: pd.DataFrame | Mapping[str, pd.DataFrame],
     *,
@@ -472,16 +443,6 @@ def plot_class_examples(
     fig.suptitle(f"{len(pick)} random images of class {int(class_index)}: {name} (of {idx.size})", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def draw_class_examples(class_name: str = "T-shirt/top", n: int = 16, seed: int = 0, train: bool = True) -> Figure:
-    """Explorer for lesson 00: a grid of random FashionMNIST images of one class."""
-    from .data import CLASSES, load_tensors
-
-    if class_name not in CLASSES:
-        raise ValueError(f"draw_class_examples: class_name must be one of {list(CLASSES)}, got {class_name!r}")
-    images, labels = load_tensors(train=train)
-    return plot_class_examples(images, labels, CLASSES.index(class_name), CLASSES, n=n, seed=seed)
 
 
 def plot_class_balance(counts: Mapping[str, Any], class_names: Sequence[str] | None = None) -> Figure:

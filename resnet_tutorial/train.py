@@ -1,37 +1,91 @@
-"""One training loop for every lesson: ``fit``, ``evaluate``, ``predict`` and checkpoints.
+"""Training: ``fit`` (epochs, for real runs), ``train_steps`` (a few steps, for demos), ``evaluate``, ``predict``.
 
-``fit`` is deliberately small and explicit (no callbacks framework): a loop
-over epochs and batches with a per-step learning-rate schedule, optional mixed
-precision, a check that stops on a NaN/Inf loss, and an atomic checkpoint after
-every epoch that holds everything needed to resume *exactly* (model, optimizer,
-scheduler, history and random-number-generator states).
+There is one training step in the package, :func:`_step` (forward under
+autocast, loss, a NaN/Inf check, backward, optimizer step), and two loops
+around it:
+
+* :func:`fit` trains for epochs, nanoGPT-style readable in one sitting: a
+  :class:`FitConfig` says what to do, :func:`_setup` builds optimizer,
+  schedule and (under ``torchrun``) the DDP wrapper, :func:`_train_epoch` runs
+  one epoch, and an atomic checkpoint after every epoch holds everything
+  needed to resume *exactly* (model, optimizer, scheduler, history, RNG states);
+* :func:`train_steps` runs a given number of steps on a stream of batches and
+  returns the losses: the lessons' demos (BN on/off curves, update ratios,
+  train/eval pitfalls) and the throughput benchmark use it.
+
+Taught in lesson 07 (training on FashionMNIST).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
-import os
-import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 
-from .device import _amp_dtype, _autocast, fastest_amp, get_device  # noqa: F401
-from .checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: F401
+from .checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .device import autocast, autocast_dtype, get_device
 from .distributed import all_reduce_sum, average_buffers, is_distributed, is_main_process
-from .metrics import confusion_matrix  # noqa: F401  (re-exported: part of the train API)
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle", "none")
+#: fit's defaults when no lr / weight decay is given (the train command's recipe has its own, measured).
 DEFAULT_LR = {"sgd": 0.1, "adamw": 2e-3}
 DEFAULT_WEIGHT_DECAY = {"sgd": 5e-4, "adamw": 0.05}
+
+
+@dataclass
+class FitConfig:
+    """What :func:`fit` does: the recipe, in one object (every field has a default).
+
+    ``lr`` / ``weight_decay`` ``None`` take :data:`DEFAULT_LR` /
+    :data:`DEFAULT_WEIGHT_DECAY` of the optimizer. ``amp`` uses the vocabulary
+    of :mod:`resnet_tutorial.device` (``"auto"``: autocast on CUDA only).
+    ``nesterov`` applies to SGD; ``tta`` evaluates with test-time flips.
+    """
+
+    epochs: int = 1
+    optimizer: str = "sgd"
+    lr: float | None = None
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: str = "cosine"
+    label_smoothing: float = 0.0
+    amp: Any = None
+    channels_last: bool = False
+    tta: bool = False
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        self.lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+        self.weight_decay = DEFAULT_WEIGHT_DECAY[self.optimizer] if self.weight_decay is None else self.weight_decay
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+
+    @classmethod
+    def of(cls, config: "FitConfig | None", options: dict[str, Any]) -> "FitConfig":
+        """``config`` (or the defaults) with ``options`` replacing fields; unknown names are an error."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise ValueError(f"fit got unknown option(s) {unknown}; FitConfig has: {', '.join(sorted(fields))}")
+        base = dataclasses.asdict(config) if config is not None else {}
+        return cls(**{**base, **options})
 
 
 def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
@@ -41,18 +95,29 @@ def _to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> to
     return x
 
 
-def _set_loader_epoch(loader: Iterable, epoch: int) -> None:
-    # TensorLoader (and DistributedSampler-style loaders) derive their shuffle from the epoch.
-    if hasattr(loader, "set_epoch"):
-        loader.set_epoch(epoch)
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so that a run repeats."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
-def _make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float,
-                    nesterov: bool = False):
+def make_optimizer(model: nn.Module, name: str = "sgd", lr: float = 0.1, weight_decay: float = 0.0,
+                   momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
+    """``"sgd"`` (with ``momentum``; 0 = plain SGD), ``"adamw"`` or ``"adam"`` over the trainable parameters."""
+    params = [p for p in model.parameters() if p.requires_grad]
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
-                               nesterov=nesterov)
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                               nesterov=nesterov and momentum > 0)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'sgd', 'adamw' or 'adam', got {name!r}")
 
 
 def _make_scheduler(optimizer, name: str, lr: float, total_steps: int):
@@ -63,11 +128,93 @@ def _make_scheduler(optimizer, name: str, lr: float, total_steps: int):
     return None
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so that a run repeats."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+def _step(net: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor,
+          device: torch.device, dtype: torch.dtype | None, scaler: Any = None) -> tuple[float, torch.Tensor]:
+    """One optimizer step on ``(x, y)``: ``(loss value, logits)``; no step when the loss is NaN/Inf."""
+    with autocast(device, dtype):
+        out = net(x)
+    loss = loss_fn(out.float(), y)
+    value = loss.item()
+    if not math.isfinite(value):
+        return value, out
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return value, out
+
+
+def _cycle(batches: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless ``(x, y)`` pairs from a loader, a list of pairs, or one pair."""
+    if isinstance(batches, tuple) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
+        batches = [batches]
+    while True:
+        n = 0
+        for batch in batches:
+            if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
+                raise ValueError("batches must yield (inputs, targets) pairs")
+            n += 1
+            yield batch[0], batch[1]
+        if n == 0:
+            raise ValueError("the loader / batches yielded nothing")
+
+
+def train_steps(
+    model: nn.Module,
+    batches: Any,
+    steps: int,
+    *,
+    optimizer: str | torch.optim.Optimizer = "sgd",
+    lr: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    amp: Any = "off",
+    channels_last: bool = False,
+    on_step: Callable[[int, float], None] | None = None,
+    progress: bool = False,
+    desc: str = "training",
+) -> list[float]:
+    """Train ``model`` in place for ``steps`` optimizer steps; return the loss of each step.
+
+    ``batches`` is a loader, a list of ``(x, y)`` pairs or one pair, cycled as
+    often as needed. ``optimizer`` is a name for :func:`make_optimizer` (or an
+    optimizer you built). ``on_step(step, loss)`` runs after each update (step
+    1 = after the first), with the gradients still on the parameters. A NaN or
+    infinite loss stops training before that update; it is the last value of
+    the returned list, so ``len(losses) < steps`` or ``not isfinite(losses[-1])``
+    tells that the run diverged.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    from tqdm.auto import tqdm
+
+    p = next(model.parameters())
+    device = p.device
+    opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
+        model, optimizer, lr, weight_decay, momentum)
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    dtype = autocast_dtype(amp, device)
+    stream = _cycle(batches)
+    model.train()
+    losses: list[float] = []
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False):
+        x, y = next(stream)
+        x = _to_device(x, device, channels_last)
+        x = x.to(p.dtype) if x.is_floating_point() else x
+        value, _ = _step(model, opt, loss_fn, x, y.to(device), device, dtype)
+        losses.append(value)
+        if not math.isfinite(value):
+            break
+        if on_step is not None:
+            on_step(step, value)
+    return losses
 
 
 @torch.no_grad()
@@ -87,13 +234,13 @@ def evaluate(
     processes, each evaluating its own shard.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    dtype = _amp_dtype(amp, device)
+    dtype = autocast_dtype(amp, device)
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0, 0
     for x, y in loader:
         x, y = _to_device(x, device, channels_last), y.to(device)
-        with _autocast(device, dtype):
+        with autocast(device, dtype):
             out = model(x).float()
             if tta:
                 probs = (out.softmax(1) + model(x.flip(3)).float().softmax(1)) / 2
@@ -137,81 +284,30 @@ def _progress(iterable, progress: bool, **kw):
     return tqdm(iterable, **kw)
 
 
-def fit(
-    model: nn.Module,
-    train_loader: Iterable,
-    test_loader: Iterable | None = None,
-    *,
-    epochs: int = 1,
-    optimizer: str = "sgd",
-    lr: float | None = None,
-    weight_decay: float | None = None,
-    momentum: float = 0.9,
-    schedule: str = "cosine",
-    label_smoothing: float = 0.0,
-    device: str | torch.device | None = None,
-    amp: Any = None,
-    channels_last: bool = False,
-    seed: int | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    nesterov: bool = False,
-    tta: bool = False,
-    on_epoch_end: Callable[[dict], None] | None = None,
-) -> pd.DataFrame:
-    """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
+@dataclass
+class _Run:
+    """Everything one :func:`fit` call trains with (built by :func:`_setup`)."""
 
-    Columns: ``epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds``
-    (accuracies in 0..1, ``lr`` the mean learning rate of the epoch's steps, ``seconds`` of wall
-    time for training + evaluation). Defaults: SGD with momentum 0.9, lr 0.1,
-    weight decay 5e-4 (AdamW: lr 2e-3, weight decay 0.05) and a cosine decay
-    per step to zero. ``amp=None`` uses bf16/fp16 autocast on CUDA only;
-    ``amp="bf16"`` opts in on CPU. With ``checkpoint`` a checkpoint is written
-    after every epoch; ``resume=True`` continues from it if it exists (``epochs`` is the
-    total, so an interrupted ``fit(epochs=10)`` is resumed with the same call).
-    A NaN or infinite loss raises ``FloatingPointError`` at once. ``tta=True``
-    evaluates with test-time flips (see :func:`evaluate`); ``on_epoch_end(row)`` is
-    called with each epoch's history row (e.g. to print it).
+    model: nn.Module
+    net: nn.Module  # what the batches go through: the model, or its DDP wrapper
+    opt: torch.optim.Optimizer
+    sched: Any
+    scaler: Any
+    loss_fn: nn.Module
+    dtype: torch.dtype | None
+    device: torch.device
+    cfg: FitConfig
+    main: bool
 
-    Under ``torchrun`` (a process group is initialized, see
-    :mod:`resnet_tutorial.distributed`) the model is wrapped in
-    ``DistributedDataParallel``, each process trains on its shard of every batch
-    (pass loaders made with ``num_replicas``/``rank``), the history's metrics
-    are sums over all processes, BatchNorm statistics are averaged at the end of
-    every epoch, and only rank 0 shows progress and writes the checkpoint.
-    """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=PATH (the file to resume from)")
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
-    weight_decay = DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr}")
-    device = get_device(device)
-    dtype = _amp_dtype(amp, device)
-    try:
-        steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
-    except TypeError as e:
-        raise ValueError("train_loader must have a length (a DataLoader or TensorLoader)") from e
-    if steps_per_epoch == 0:
-        raise ValueError("train_loader yields no batches (empty data set or drop_last with a tiny subset)")
 
-    if seed is not None:
-        seed_everything(seed)
+def _setup(model: nn.Module, steps_per_epoch: int, cfg: FitConfig, device: torch.device) -> _Run:
+    if cfg.seed is not None:
+        seed_everything(cfg.seed)
     model.to(device)
-    if channels_last:
+    if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    distributed = is_distributed()
-    main = is_main_process()
-    progress = progress and main
-    net: nn.Module = model  # what the batches go through: the model, or its DDP wrapper
-    if distributed:
+    net: nn.Module = model
+    if is_distributed():
         from torch.nn.parallel import DistributedDataParallel
 
         # buffers are averaged once per epoch instead of broadcast from rank 0 at every step
@@ -221,83 +317,122 @@ def fit(
         net = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, **no_sync
         )
-    opt = _make_optimizer(model, optimizer, lr, weight_decay, momentum, nesterov)
-    sched = _make_scheduler(opt, schedule, lr, epochs * steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    opt = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.nesterov)
+    dtype = autocast_dtype(cfg.amp, device)
+    return _Run(
+        model=model, net=net, opt=opt, sched=_make_scheduler(opt, cfg.schedule, cfg.lr, cfg.epochs * steps_per_epoch),
+        scaler=torch.amp.GradScaler("cuda") if dtype == torch.float16 else None,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), dtype=dtype, device=device, cfg=cfg,
+        main=is_main_process(),
+    )
 
-    history: list[dict] = []
-    start_epoch = 0
-    if resume and Path(checkpoint).is_file():
-        # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device
-        state = load_checkpoint(checkpoint, model, opt, sched, map_location="cpu")
-        history = list(state.get("history", []))
-        start_epoch = int(state["epoch"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
 
-    epoch_bar = _progress(range(start_epoch, epochs), progress, desc="epochs", unit="epoch",
-                          initial=start_epoch, total=epochs)
+def _resume(run: _Run, checkpoint: Path) -> tuple[list[dict], int]:
+    """Restore model, optimizer, schedule, scaler and RNGs: ``(history so far, epochs done)``."""
+    # CPU first: RNG states must stay CPU tensors; load_state_dict moves the rest to the device
+    state = load_checkpoint(checkpoint, run.model, run.opt, run.sched, map_location="cpu")
+    if run.scaler is not None and "scaler" in state:
+        run.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return list(state.get("history", [])), int(state["epoch"])
+
+
+def _train_epoch(run: _Run, loader: Iterable, epoch: int, progress: bool) -> dict:
+    """One pass over ``loader``: the epoch's mean loss, accuracy and learning rate (summed over processes)."""
+    run.net.train()
+    if hasattr(loader, "set_epoch"):  # TensorLoader / DistributedSampler: shuffle from the epoch
+        loader.set_epoch(epoch)
+    total_loss, correct, n, lr_sum = 0.0, 0, 0, 0.0
+    batches = _progress(loader, progress, desc=f"epoch {epoch + 1}", leave=False, unit="batch")
+    for b, (x, y) in enumerate(batches):
+        x, y = _to_device(x, run.device, run.cfg.channels_last), y.to(run.device)
+        lr = run.opt.param_groups[0]["lr"]
+        loss, out = _step(run.net, run.opt, run.loss_fn, x, y, run.device, run.dtype, run.scaler)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss became {loss} at epoch {epoch + 1}, batch {b + 1}: "
+                f"training diverged. Lower the learning rate (now {lr:.3g}), "
+                f"e.g. lr={run.cfg.lr / 10:g}, or check the inputs for NaN."
+            )
+        if run.sched is not None:
+            run.sched.step()
+        lr_sum += lr
+        total_loss += loss * len(y)
+        correct += (out.argmax(1) == y).sum().item()
+        n += len(y)
+        if progress and b % 5 == 0:
+            batches.set_postfix(loss=f"{loss:.3f}")
+    total_loss, correct, n = all_reduce_sum(total_loss, correct, n, device=_collective_device(run.device))
+    average_buffers(run.model)  # every process now holds the same model
+    return {"train_loss": total_loss / n, "train_acc": correct / n, "lr": lr_sum / (b + 1)}
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    test_loader: Iterable | None = None,
+    config: FitConfig | None = None,
+    *,
+    device: str | torch.device | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
+
+    The recipe is a :class:`FitConfig`, given whole (``config=``) or field by
+    field (``fit(model, train, test, epochs=5, lr=0.05)``); defaults: SGD with
+    momentum 0.9, lr 0.1, weight decay 5e-4 (AdamW: lr 2e-3, weight decay 0.05)
+    and a cosine decay per step to zero. Columns: ``epoch, train_loss,
+    train_acc, test_loss, test_acc, lr, seconds`` (accuracies in 0..1, ``lr``
+    the mean learning rate of the epoch's steps, ``seconds`` of wall time for
+    training + evaluation). With ``checkpoint`` a checkpoint is written after
+    every epoch; ``resume=True`` continues from it if it exists (``epochs`` is
+    the total, so an interrupted ``fit(epochs=10)`` is resumed with the same
+    call). A NaN or infinite loss raises ``FloatingPointError`` at once.
+    ``on_epoch_end(row)`` is called with each epoch's history row.
+
+    Under ``torchrun`` (a process group is initialized, see
+    :mod:`resnet_tutorial.distributed`) the model is wrapped in
+    ``DistributedDataParallel``, each process trains on its shard of every batch
+    (pass loaders made with ``num_replicas``/``rank``), the history's metrics
+    are sums over all processes, BatchNorm statistics are averaged at the end of
+    every epoch, and only rank 0 shows progress and writes the checkpoint.
+    """
+    cfg = FitConfig.of(config, options)
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=PATH (the file to resume from)")
+    try:
+        steps_per_epoch = len(train_loader)  # type: ignore[arg-type]
+    except TypeError as e:
+        raise ValueError("train_loader must have a length (a DataLoader or TensorLoader)") from e
+    if steps_per_epoch == 0:
+        raise ValueError("train_loader yields no batches (empty data set or drop_last with a tiny subset)")
+    run = _setup(model, steps_per_epoch, cfg, get_device(device))
+    progress = progress and run.main
+    history, start = _resume(run, Path(checkpoint)) if resume and Path(checkpoint).is_file() else ([], 0)
+
+    epoch_bar = _progress(range(start, cfg.epochs), progress, desc="epochs", unit="epoch",
+                          initial=start, total=cfg.epochs)
     for epoch in epoch_bar:
         t0 = time.perf_counter()
-        net.train()
-        _set_loader_epoch(train_loader, epoch)
-        total_loss, correct, n, lr_sum = 0.0, 0, 0, 0.0
-        batches = _progress(train_loader, progress, desc=f"epoch {epoch + 1}", leave=False, unit="batch")
-        for b, (x, y) in enumerate(batches):
-            x, y = _to_device(x, device, channels_last), y.to(device)
-            with _autocast(device, dtype):
-                out = net(x)
-            loss = loss_fn(out.float(), y)
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"the training loss became {loss_value} at epoch {epoch + 1}, batch {b + 1}: "
-                    f"training diverged. Lower the learning rate (now {opt.param_groups[0]['lr']:.3g}), "
-                    f"e.g. lr={lr / 10:g}, or check the inputs for NaN."
-                )
-            lr_sum += opt.param_groups[0]["lr"]
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                opt.step()
-            if sched is not None:
-                sched.step()
-            total_loss += loss_value * len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            n += len(y)
-            if progress and b % 5 == 0:
-                batches.set_postfix(loss=f"{loss_value:.3f}")
-        total_loss, correct, n = all_reduce_sum(total_loss, correct, n, device=_collective_device(device))
-        average_buffers(model)  # every process now holds the same model
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total_loss / n,
-            "train_acc": correct / n,
-            "test_loss": float("nan"),
-            "test_acc": float("nan"),
-            "lr": lr_sum / (b + 1),
-        }
+        row = {"epoch": epoch + 1, **_train_epoch(run, train_loader, epoch, progress),
+               "test_loss": float("nan"), "test_acc": float("nan")}
         if test_loader is not None:
-            res = evaluate(model, test_loader, device, amp=dtype or False, channels_last=channels_last, tta=tta)
+            res = evaluate(model, test_loader, run.device, amp=cfg.amp, channels_last=cfg.channels_last, tta=cfg.tta)
             row["test_loss"], row["test_acc"] = res["loss"], res["acc"]
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
         if on_epoch_end is not None:
             on_epoch_end(dict(row))
         if progress:
-            shown = {"loss": f"{row['train_loss']:.3f}"}
-            if test_loader is not None:
-                shown["test_acc"] = f"{row['test_acc']:.3f}"
-            epoch_bar.set_postfix(shown)
-        if checkpoint is not None and main:
-            extra = {"scaler": scaler.state_dict()} if scaler is not None else {}
-            save_checkpoint(checkpoint, model, opt, sched, epoch=epoch + 1, history=history,
+            epoch_bar.set_postfix({"loss": f"{row['train_loss']:.3f}",
+                                   **({"test_acc": f"{row['test_acc']:.3f}"} if test_loader is not None else {})})
+        if checkpoint is not None and run.main:
+            extra = {"scaler": run.scaler.state_dict()} if run.scaler is not None else {}
+            save_checkpoint(checkpoint, model, run.opt, run.sched, epoch=epoch + 1, history=history,
                             rng=rng_state(), **extra)
     return pd.DataFrame(history, columns=HISTORY_COLUMNS)
 
@@ -321,129 +456,28 @@ def throughput(
     place by the timed SGD steps, so pass a throwaway copy.
     """
     device = get_device(device)
-    dtype = _amp_dtype(amp, device)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     x = _to_device(torch.randn(batch_size, *input_size), device, channels_last)
     y = torch.randint(0, 10, (batch_size,), device=device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    model.train(train)
+    opt = make_optimizer(model, "sgd", lr=1e-3)
 
-    def step() -> None:
+    def run(n: int) -> None:
         if train:
-            with _autocast(device, dtype):
-                out = model(x)
-            loss = nn.functional.cross_entropy(out.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            train_steps(model, (x, y), n, optimizer=opt, amp=amp, channels_last=channels_last)
         else:
-            with torch.no_grad(), _autocast(device, dtype):
-                model(x)
+            model.eval()
+            with torch.no_grad(), autocast(device, autocast_dtype(amp, device)):
+                for _ in range(n):
+                    model(x)
 
-    for _ in range(warmup):
-        step()
+    if warmup:
+        run(warmup)
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
+    run(steps)
     if device.type == "cuda":
         torch.cuda.synchronize()
     return steps * batch_size / (time.perf_counter() - t0)
-
-
-# --------------------------------------------------------------------------- lesson 07 helpers
-def train_model(
-    model: str | nn.Module = "resnet20",
-    epochs: int = 1,
-    per_class: int | None = 100,
-    test_per_class: int | None = None,
-    *,
-    batch_size: int = 32,
-    optimizer: str = "adamw",
-    lr: float | None = 4e-3,
-    augment: bool = False,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    **fit_kw: Any,
-) -> tuple[nn.Module, pd.DataFrame]:
-    """Build (by registry name) and train a model on a FashionMNIST subset: ``(model, history)``.
-
-    The recipe the command line uses (AdamW, lr 4e-3, batch 32, cosine decay),
-    with the fast on-device loaders; the model is evaluated on ``test_per_class``
-    images per class each epoch (``None``: all 10,000 test images).
-    """
-    from .data import fast_loaders
-    from .models import create_model
-
-    device = get_device(device)
-    name = model if isinstance(model, str) else type(model).__name__
-    if isinstance(model, str):
-        torch.manual_seed(seed)
-        model = create_model(model, num_classes=10)
-    in_channels = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 1)
-    train_loader, test_loader = fast_loaders(
-        batch_size=batch_size, per_class=per_class, test_per_class=test_per_class, device=device,
-        augment=augment, seed=seed, in_channels=in_channels,
-    )
-    history = fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, lr=lr,
-                  device=device, seed=seed, progress=progress, **fit_kw)
-    history.attrs["model"] = name
-    return model, history
-
-
-def training_explorer(
-    model: str = "resnet20", epochs: int = 2, per_class: int = 100, test_per_class: int = 100,
-    progress: bool = False,
-):
-    """Explorer for lesson 07: train ``model`` on ``per_class`` images per class, plot the curves."""
-    from .plots import plot_history
-
-    _, history = train_model(model, epochs, per_class, test_per_class, progress=progress)
-    last = history.iloc[-1]
-    return plot_history(
-        {model: history},
-        title=f"{model}: {10 * per_class} training images, {epochs} epoch(s): "
-        f"test accuracy {100 * last['test_acc']:.1f} % on {10 * test_per_class} images",
-    )
-
-
-DEFAULT_THROUGHPUT_CONFIGS: tuple[tuple[str, int], ...] = (
-    ("resnet20", 28),
-    ("post_fashion_resnet18", 96),
-    ("post_fashion_resnet18", 224),
-)
-
-
-def throughput_table(
-    configs: Iterable[tuple[str, int]] = DEFAULT_THROUGHPUT_CONFIGS,
-    batch_size: int = 32,
-    steps: int = 2,
-    device: str | torch.device | None = "cpu",
-    channels_last: bool = False,
-    amp: Any = False,
-    train_images: int = 60_000,
-) -> pd.DataFrame:
-    """Training speed of ``(model name, image side)`` pairs and what one epoch would cost.
-
-    Columns: ``model``, ``input`` (side in pixels), ``params``, ``images_per_s``,
-    ``epoch_minutes`` (``train_images`` images at that speed), ``relative``
-    (cost of one image relative to the first row).
-    """
-    from .models import create_model
-
-    rows = []
-    for name, side in configs:
-        torch.manual_seed(0)
-        model = create_model(name, num_classes=10)
-        ch = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 1)
-        rate = throughput(model, (ch, side, side), batch_size, steps=steps, device=device,
-                          channels_last=channels_last, amp=amp)
-        rows.append({"model": name, "input": side, "params": sum(p.numel() for p in model.parameters()),
-                     "images_per_s": rate, "epoch_minutes": train_images / rate / 60})
-    table = pd.DataFrame(rows)
-    table["relative"] = table["images_per_s"].iloc[0] / table["images_per_s"]
-    return table

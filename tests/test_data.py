@@ -1,7 +1,6 @@
 """FashionMNIST lookup, checksums, subsets and the two loaders."""
 
 import gzip
-import shutil
 from pathlib import Path
 
 import pytest

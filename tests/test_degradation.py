@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from resnet_tutorial import cli, degradation
+from resnet_tutorial.lessons import l08_degradation as L08
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +42,12 @@ def test_cache_round_trip_with_settings(tiny):
 def test_plot_selects_depths(tiny):
     table, _ = tiny
     matplotlib.use("Agg")
-    both = degradation.plot_degradation(table)
-    one = degradation.plot_degradation(table, depths=[14])
+    both = L08.plot_degradation(table)
+    one = L08.plot_degradation(table, depths=[14])
     assert len(both.axes[0].lines) == 4 and len(one.axes[0].lines) == 2
     assert both.axes[0].get_ylabel().startswith("error (%")
     with pytest.raises(ValueError, match="none of the requested depths"):
-        degradation.plot_degradation(table, depths=[56])
+        L08.plot_degradation(table, depths=[56])
 
 
 def test_bad_depth_and_missing_cache(tmp_path):
@@ -68,19 +69,19 @@ def test_cli_writes_the_cache(tmp_path, capsys):
 
 def test_explorer_redraws_for_other_depths_and_panels(tiny):
     _, out = tiny
-    a = degradation.degradation_explorer(depths=(8, 14), path=out)
-    b = degradation.degradation_explorer(depths=(14,), path=out, show="plain")
+    a = L08.degradation_explorer(depths=(8, 14), path=out)
+    b = L08.degradation_explorer(depths=(14,), path=out, show="plain")
     assert len(a.axes) == 2 and len(b.axes) == 1
     assert len(a.axes[0].lines) == 4 and len(b.axes[0].lines) == 2
     ya = sorted(tuple(line.get_ydata()) for line in a.axes[0].lines)
     yb = sorted(tuple(line.get_ydata()) for line in b.axes[0].lines)
     assert ya != yb
     with pytest.raises(ValueError, match="at least one depth"):
-        degradation.degradation_explorer(depths=(), path=out)
+        L08.degradation_explorer(depths=(), path=out)
 
 
 def test_final_errors_table(tiny):
     table, _ = tiny
-    final = degradation.final_errors(table)
+    final = L08.final_errors(table)
     assert list(final.index) == [8, 14]
     assert final[("train_error", "plain")].between(0, 1).all()

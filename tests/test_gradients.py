@@ -14,7 +14,8 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from resnet_tutorial import gradients as G  # noqa: E402
+from resnet_tutorial import diagnostics, models  # noqa: E402
+from resnet_tutorial.lessons import l01_vanishing_exploding_gradients as L01  # noqa: E402
 
 
 class Reordered(nn.Module):
@@ -62,7 +63,7 @@ def test_grad_norms_match_manual_backward_in_forward_order() -> None:
     nn.functional.cross_entropy(ref(x), y).backward()
 
     model.inp.weight.grad = torch.full_like(model.inp.weight, 123.0)  # stale gradient must not leak in
-    df = G.grad_norms(model, x, y)
+    df = L01.grad_norms(model, x, y)
     assert list(df.columns) == ["index", "layer", "type", "numel", "param_norm", "grad_norm"]
     assert list(df["layer"]) == ["inp", "out"]  # forward order, not registration order (out, norm, inp)
     assert list(df["index"]) == [0, 1]
@@ -80,7 +81,7 @@ def test_grad_norms_kinds_none_includes_batchnorm_and_restores_running_stats() -
     model = Reordered()
     x, y = _batch()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    df = G.grad_norms(model, x, y, kinds=None)
+    df = L01.grad_norms(model, x, y, kinds=None)
     assert list(df["layer"]) == ["inp", "norm", "out"]
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed"
@@ -90,19 +91,19 @@ def test_grad_norms_bad_input_messages() -> None:
     model = Reordered()
     x, y = _batch()
     with pytest.raises(ValueError, match="targets"):
-        G.grad_norms(model, x, y[:-1])
+        L01.grad_norms(model, x, y[:-1])
     with pytest.raises(ValueError, match="Tensor"):
-        G.grad_norms(model, x.numpy(), y)
+        L01.grad_norms(model, x.numpy(), y)
 
 
 def test_hooks_removed_when_forward_raises() -> None:
     model = Exploding()
     x = torch.randn(2, 4)
     with pytest.raises(RuntimeError, match="boom"):
-        G.grad_norms(model, x, torch.zeros(2, dtype=torch.long))
+        L01.grad_norms(model, x, torch.zeros(2, dtype=torch.long))
     assert _hook_count(model) == 0
     with pytest.raises(RuntimeError, match="boom"):
-        G.activation_stats(model, x)
+        L01.activation_stats(model, x)
     assert _hook_count(model) == 0
 
 
@@ -118,7 +119,7 @@ def test_activation_stats_on_hand_made_input() -> None:
             [-2.0, 1.0, 3.0, 40.0],
         ]
     )
-    df = G.activation_stats(model, x, samples=True)
+    df = L01.activation_stats(model, x, samples=True)
     relu, sig = df.iloc[0], df.iloc[1]
     assert relu["layer"] == "0" and relu["type"] == "ReLU"
     assert relu["frac_zero"] == pytest.approx(6 / 16)
@@ -138,7 +139,7 @@ def test_activation_stats_tanh_threshold_and_reused_module() -> None:
     act = nn.Tanh()
     model = nn.Sequential(act, act)  # the same module called twice -> two rows
     x = torch.tensor([[0.0, 3.0], [-3.0, 0.5]])
-    df = G.activation_stats(model, x)
+    df = L01.activation_stats(model, x)
     assert list(df["layer"]) == ["0", "0#2"]
     assert df.iloc[0]["frac_saturated"] == pytest.approx(0.5)  # tanh(±3) = ±0.995 > 0.97
     assert len(df) == 2
@@ -148,19 +149,19 @@ def test_activation_stats_dead_channels_of_conv_maps() -> None:
     model = nn.Sequential(nn.ReLU())
     x = torch.randn(3, 4, 5, 5).abs() + 0.1
     x[:, 1] = -1.0  # channel 1 is off everywhere, for every image
-    df = G.activation_stats(model, x)
+    df = L01.activation_stats(model, x)
     assert df.iloc[0]["frac_dead_units"] == pytest.approx(1 / 4)
     assert df.iloc[0]["frac_zero"] == pytest.approx(1 / 4)
 
 
 # --------------------------------------------------------------------------- builders
 def test_deep_mlp_and_cnn_structure() -> None:
-    m = G.make_deep_mlp(7, width=16, activation="tanh", bn=True, shortcut=True)
+    m = models.make_deep_mlp(7, width=16, activation="tanh", bn=True, shortcut=True)
     linears = [n for n, mod in m.named_modules() if isinstance(mod, nn.Linear)]
     assert len(linears) == 8  # 7 hidden + head
-    assert sum(isinstance(mod, G.AddShortcut) for mod in m.modules()) == 6  # hidden1 changes width
+    assert sum(isinstance(mod, models.AddShortcut) for mod in m.modules()) == 6  # hidden1 changes width
     assert m(torch.randn(4, 1, 28, 28)).shape == (4, 10)
-    c = G.make_deep_cnn(5, channels=4, activation="relu")
+    c = models.make_deep_cnn(5, channels=4, activation="relu")
     assert sum(isinstance(mod, nn.Conv2d) for mod in c.modules()) == 5
     assert c(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
@@ -169,7 +170,7 @@ def test_inits_set_the_documented_scale() -> None:
     torch.manual_seed(0)
 
     def hidden_weight(init: str) -> torch.Tensor:
-        return G.make_deep_mlp(3, width=256, init=init).hidden2.linear.weight.detach()
+        return models.make_deep_mlp(3, width=256, init=init).hidden2.linear.weight.detach()
 
     assert float(hidden_weight("small").std()) == pytest.approx(0.01, rel=0.05)
     assert float(hidden_weight("large").std()) == pytest.approx(1.0, rel=0.05)
@@ -177,7 +178,7 @@ def test_inits_set_the_documented_scale() -> None:
     assert float(hidden_weight("xavier").std()) == pytest.approx(math.sqrt(2 / 512), rel=0.05)
     # PyTorch's default: uniform with std 1/sqrt(3 fan_in)
     assert float(hidden_weight("default").std()) == pytest.approx(1 / math.sqrt(3 * 256), rel=0.05)
-    assert float(G.make_deep_mlp(3, init="kaiming").hidden2.linear.bias.detach().abs().max()) == 0.0
+    assert float(models.make_deep_mlp(3, init="kaiming").hidden2.linear.bias.detach().abs().max()) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -192,17 +193,17 @@ def test_inits_set_the_documented_scale() -> None:
 )
 def test_builders_reject_bad_options(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        G.make_deep_mlp(**kw)
+        models.make_deep_mlp(**kw)
     with pytest.raises(ValueError, match="arch"):
-        G.make_deep_net("rnn", 3)
+        L01.make_deep_net("rnn", 3)
 
 
 # --------------------------------------------------------------------------- the depth facts
 def _first_over_last(shortcut: bool, bn: bool, depth: int = 30) -> float:
     torch.manual_seed(0)
     x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
-    model = G.make_deep_mlp(depth, activation="sigmoid", bn=bn, shortcut=shortcut).double()
-    df = G.grad_norms(model, x, y)
+    model = models.make_deep_mlp(depth, activation="sigmoid", bn=bn, shortcut=shortcut).double()
+    df = L01.grad_norms(model, x, y)
     return float(df["grad_norm"].iloc[0] / df["grad_norm"].iloc[-1])
 
 
@@ -214,7 +215,7 @@ def test_deep_sigmoid_gradient_vanishes_but_not_with_shortcut_or_bn() -> None:
 
 def test_first_layer_grad_vs_depth_table_and_trend() -> None:
     x, y = torch.randn(32, 1, 28, 28), torch.randint(0, 10, (32,))
-    df = G.first_layer_grad_vs_depth([2, 8, 16], inputs=x, targets=y, seeds=(0, 1), progress=False)
+    df = L01.first_layer_grad_vs_depth([2, 8, 16], inputs=x, targets=y, seeds=(0, 1), progress=False)
     assert len(df) == 3 * 4 * 2
     assert set(df["variant"]) == {"plain", "plain + BN", "residual", "residual + BN"}
     plain = df[df["variant"] == "plain"].groupby("depth")["first_grad_norm"].mean()
@@ -222,63 +223,63 @@ def test_first_layer_grad_vs_depth_table_and_trend() -> None:
     assert plain[16] < 1e-6 * plain[2]
     res = df[df["variant"] == "residual"].groupby("depth")["first_grad_norm"].mean()
     assert res[16] > 1e-2 * res[2]
-    fit = G.fit_exponential(plain.index, plain.to_numpy())
+    fit = diagnostics.fit_exponential(plain.index, plain.to_numpy())
     assert fit.factor < 0.5  # each extra sigmoid layer costs more than half the gradient
 
 
 def test_fit_exponential_recovers_the_factor() -> None:
     k = np.arange(10)
-    fit = G.fit_exponential(k, 3.0 * 0.25**k)
+    fit = diagnostics.fit_exponential(k, 3.0 * 0.25**k)
     assert fit.factor == pytest.approx(0.25)
     assert fit.log10_intercept == pytest.approx(math.log10(3.0))
     assert fit.r2 == pytest.approx(1.0)
     assert np.allclose(fit.predict(k), 3.0 * 0.25**k)
     assert "shrinks by a factor of 4" in str(fit)
     with pytest.raises(ValueError, match="positive"):
-        G.fit_exponential([0, 1, 2], [1.0, 0.0, 1e-3])
+        diagnostics.fit_exponential([0, 1, 2], [1.0, 0.0, 1e-3])
     with pytest.raises(ValueError, match="two distinct"):
-        G.fit_exponential([1], [1.0])
+        diagnostics.fit_exponential([1], [1.0])
 
 
 # --------------------------------------------------------------------------- update ratios
 def test_update_to_data_ratios_shape_and_value() -> None:
     torch.manual_seed(0)
-    model = G.make_deep_mlp(3, width=16, in_features=5, activation="relu")
+    model = models.make_deep_mlp(3, width=16, in_features=5, activation="relu")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = _batch(n=32, features=5, classes=10)
-    df = G.update_to_data_ratios(model, [(x, y)], steps=4, lr=0.05, progress=False)
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=4, lr=0.05, progress=False)
     assert len(df) == 4 * 4  # 4 steps × (3 hidden + head)
     assert list(df["step"].unique()) == [1, 2, 3, 4]
     assert list(df[df["step"] == 1]["layer"]) == ["hidden1.linear", "hidden2.linear", "hidden3.linear", "head.linear"]
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])  # a copy was trained
     # step 1, plain SGD: the ratio is std(lr * grad) / std(W)
-    G.grad_norms(model, x, y)
+    L01.grad_norms(model, x, y)
     w = model.hidden1.linear.weight
     expected = float((0.05 * w.grad).std() / w.detach().std())
     got = df[(df["step"] == 1) & (df["index"] == 0)]["ratio"].iloc[0]
     assert got == pytest.approx(expected, rel=1e-4)
     assert np.allclose(df["log10_ratio"], np.log10(df["ratio"]))
     with pytest.raises(ValueError, match="optimizer"):
-        G.update_to_data_ratios(model, [(x, y)], steps=1, optimizer="lbfgs")
+        diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, optimizer="lbfgs")
 
 
 # --------------------------------------------------------------------------- chain rule
 def test_product_of_jacobians_equals_autograd() -> None:
     torch.manual_seed(0)
-    model = G.make_deep_mlp(6, width=12, in_features=7, activation="sigmoid").double()
-    df = G.chain_rule_check(model, torch.randn(7, dtype=torch.float64), target=2)
+    model = models.make_deep_mlp(6, width=12, in_features=7, activation="sigmoid").double()
+    df = diagnostics.chain_rule_check(model, torch.randn(7, dtype=torch.float64), target=2)
     assert len(df) == len(list(model.children()))
     assert np.allclose(df["chain_grad_norm"], df["autograd_grad_norm"], rtol=1e-10, atol=0)
     assert df["max_abs_diff"].max() < 1e-12
     # sigmoid' <= 1/4, so each hidden layer's Jacobian norm is at most ||W||_2 / 4
-    for name, _, jac in G.layer_jacobians(model, torch.randn(7, dtype=torch.float64)):
+    for name, _, jac in diagnostics.layer_jacobians(model, torch.randn(7, dtype=torch.float64)):
         if name != "hidden1" and name.startswith(("hidden", "head")):  # hidden1 has no activation
             w = getattr(model, name).linear.weight.detach()
             bound = float(torch.linalg.matrix_norm(w, ord=2)) / 4
             assert float(torch.linalg.matrix_norm(jac, ord=2)) <= bound + 1e-12
     with pytest.raises(ValueError, match="Sequential"):
-        G.layer_jacobians(Reordered(), torch.randn(5))
+        diagnostics.layer_jacobians(Reordered(), torch.randn(5))
 
 
 # --------------------------------------------------------------------------- explorers
@@ -288,7 +289,7 @@ def _line_data(fig: plt.Figure) -> list[np.ndarray]:
 
 def test_gradient_explorer_responds_to_every_control() -> None:
     x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
-    base = G.draw_gradient_explorer(depth=6, inputs=x, targets=y)
+    base = L01.draw_gradient_explorer(depth=6, inputs=x, targets=y)
     assert isinstance(base, plt.Figure)
     ref = _line_data(base)
     assert base.axes[0].get_yscale() == "log"
@@ -302,7 +303,7 @@ def test_gradient_explorer_responds_to_every_control() -> None:
         {"arch": "cnn"},
         {"seed": 1},
     ]:
-        fig = G.draw_gradient_explorer(**{"depth": 6, **kw}, inputs=x, targets=y)
+        fig = L01.draw_gradient_explorer(**{"depth": 6, **kw}, inputs=x, targets=y)
         data = _line_data(fig)
         differs = len(data) != len(ref) or any(a.shape != b.shape or not np.allclose(a, b) for a, b in zip(data, ref))
         assert differs, kw
@@ -312,14 +313,14 @@ def test_gradient_explorer_responds_to_every_control() -> None:
 
 def test_first_layer_explorer_has_four_curves() -> None:
     x, y = torch.randn(16, 1, 28, 28), torch.randint(0, 10, (16,))
-    fig = G.draw_first_layer_grad_vs_depth(depths=(2, 4), seeds=(0,), inputs=x, targets=y)
+    fig = L01.draw_first_layer_grad_vs_depth(depths=(2, 4), seeds=(0,), inputs=x, targets=y)
     assert len(fig.axes[0].get_lines()) == 4
     assert fig.axes[0].get_yscale() == "log"
     plt.close(fig)
 
 
 def test_fashion_batch_is_normalized_real_data() -> None:
-    x, y = G.fashion_batch(64)  # make test's setup installs FashionMNIST: missing data is a failure
+    x, y = L01.fashion_batch(64)  # make test's setup installs FashionMNIST: missing data is a failure
     assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32
     assert y.shape == (64,) and int(y.max()) <= 9
     assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3
@@ -330,18 +331,18 @@ def test_per_layer_factor_counts_layers_back_from_the_output() -> None:
     # hidden layers 0..4 shrink by 5x per layer toward the input; the head (5) has its own scale
     norms = np.r_[5.0 ** -(4 - idx[:5]), 123.0]
     df = pd.DataFrame({"index": idx, "grad_norm": norms})
-    fit = G.per_layer_factor(df)
+    fit = L01.per_layer_factor(df)
     assert fit.factor == pytest.approx(0.2)
-    assert G.per_layer_factor(df, skip_head=False).factor != pytest.approx(0.2)
+    assert L01.per_layer_factor(df, skip_head=False).factor != pytest.approx(0.2)
     with pytest.raises(ValueError, match="grad_norms"):
-        G.per_layer_factor(pd.DataFrame({"x": [1]}))
+        L01.per_layer_factor(pd.DataFrame({"x": [1]}))
 
 
 def test_update_ratios_stop_when_training_diverges() -> None:
     torch.manual_seed(0)
-    model = G.make_deep_mlp(4, width=16, in_features=5, activation="relu")
+    model = models.make_deep_mlp(4, width=16, in_features=5, activation="relu")
     x, y = _batch(n=32, features=5, classes=10)
-    df = G.update_to_data_ratios(model, [(x, y)], steps=50, lr=1000.0, progress=False)
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=50, lr=1000.0, progress=False)
     at = df.attrs["diverged_at_step"]
     assert at is not None and 1 < at <= 50
     assert df["step"].max() == at - 1

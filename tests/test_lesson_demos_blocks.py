@@ -5,7 +5,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from resnet_tutorial import adapt, bottleneck, merge, shortcuts
+from resnet_tutorial.lessons import l03_residual_block as L03
+from resnet_tutorial.lessons import l05_add_vs_concat as L05
+from resnet_tutorial.lessons import l06_bottlenecks as L06
+from resnet_tutorial.lessons import l09_torchvision_resnet as L09
 
 
 def _lines(fig: Figure) -> list[np.ndarray]:
@@ -24,7 +27,7 @@ def _differs(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 # ---------------------------------------------------------------- lesson 03
 def test_post_blocks_differ_by_biases_and_shortcut_bn():
-    t = shortcuts.compare_post_blocks(64, 128, 2).set_index("block")
+    t = L03.compare_post_blocks(64, 128, 2).set_index("block")
     assert t.loc["post 000 Residual", "conv_bias"] == 128 + 128 + 128
     assert t.loc["torchvision BasicBlock", "conv_bias"] == 0
     assert not t.loc["post 000 Residual", "shortcut_bn"]
@@ -36,7 +39,7 @@ def test_post_blocks_differ_by_biases_and_shortcut_bn():
 
 
 def test_shortcut_table_costs():
-    t = shortcuts.shortcut_table(16, 32, 2).set_index("shortcut")
+    t = L03.shortcut_table(16, 32, 2).set_index("shortcut")
     assert not t.loc["identity", "works"] and "projection" in t.loc["identity", "note"]
     assert t.loc["zeropad", "shortcut_params"] == 0
     assert t.loc["projection", "shortcut_params"] == 16 * 32 + 2 * 32
@@ -45,7 +48,7 @@ def test_shortcut_table_costs():
 
 @pytest.mark.parametrize("zero_branch", [False, True])
 def test_shortcut_gradient_identity(zero_branch):
-    r = shortcuts.shortcut_gradient_check(zero_branch=zero_branch)
+    r = L03.shortcut_gradient_check(zero_branch=zero_branch)
     assert r["max_abs_error"] < 1e-4
     assert r["full_norm"] > 0
     if zero_branch:
@@ -57,38 +60,38 @@ def test_shortcut_gradient_identity(zero_branch):
 
 def test_plain_stack_fails_the_identity_path_property():
     # the same blocks without shortcuts: the gradient is not "w + what the branches add"
-    r = shortcuts.shortcut_gradient_check(shortcut="none")
+    r = L03.shortcut_gradient_check(shortcut="none")
     assert r["max_abs_error"] > 0.1 * r["full_norm"] / r["full"].numel() ** 0.5
     assert not torch.allclose(r["full"], r["shortcut"] + r["branch"], atol=1e-3)
 
 
 def test_shortcut_explorer_reacts():
-    a = _lines(shortcuts.draw_shortcut_explorer("zeropad", 8, batch_size=8))
-    b = _lines(shortcuts.draw_shortcut_explorer("none", 14, batch_size=8))
+    a = _lines(L03.draw_shortcut_explorer("zeropad", 8, batch_size=8))
+    b = _lines(L03.draw_shortcut_explorer("none", 14, batch_size=8))
     assert len(a) == 2 and len(b) == 1
     assert _differs(a, b)
 
 
 def test_plain_gradients_spread_more_than_residual():
-    res = shortcuts.shortcut_grad_norms("zeropad", 56, batch_size=16)["grad_norm"].to_numpy()
-    plain = shortcuts.shortcut_grad_norms("none", 56, batch_size=16)["grad_norm"].to_numpy()
+    res = L03.shortcut_grad_norms("zeropad", 56, batch_size=16)["grad_norm"].to_numpy()
+    plain = L03.shortcut_grad_norms("none", 56, batch_size=16)["grad_norm"].to_numpy()
     spread = lambda g: np.log10(g.max() / g.min())  # noqa: E731
     assert spread(plain) > spread(res) + 1
 
 
 # ---------------------------------------------------------------- lesson 05
 def test_merge_shapes_and_downstream_params():
-    t = merge.merge_shapes(64, 8)
+    t = L05.merge_shapes(64, 8)
     shapes = dict(zip(t["expression"], t["shape"]))
     assert shapes["x + y"] == (1, 64, 8, 8)
     assert shapes["torch.cat([x, y], dim=1)"] == (1, 128, 8, 8)
     assert "RuntimeError" in shapes["x + z (128 channels)"]
-    d = merge.downstream_params(64).set_index("merge")
+    d = L05.downstream_params(64).set_index("merge")
     assert d.loc["cat", "next_conv_params"] == 2 * d.loc["add", "next_conv_params"]
 
 
 def test_cat_network_has_more_parameters_and_double_channels():
-    t = merge.network_table(8)
+    t = L05.network_table(8)
     add = t[(t["merge"] == "add") & (t["layer"] != "fc")]
     cat = t[(t["merge"] == "cat") & (t["layer"] != "fc")]
     assert len(add) == len(cat) == 3
@@ -97,21 +100,21 @@ def test_cat_network_has_more_parameters_and_double_channels():
 
 
 def test_merge_explorer_reacts():
-    a = _lines(merge.draw_merge_explorer("add", 8, batch_size=8))
-    b = _lines(merge.draw_merge_explorer("cat", 14, batch_size=8))
+    a = _lines(L05.draw_merge_explorer("add", 8, batch_size=8))
+    b = _lines(L05.draw_merge_explorer("cat", 14, batch_size=8))
     assert _differs(a, b)
 
 
 def test_inception_and_densenet_bookkeeping():
-    inc = merge.inception_bookkeeping()
+    inc = L05.inception_bookkeeping()
     assert inc.channels.iloc[-1] == inc.channels.iloc[:-1].sum() == 256
-    dense = merge.densenet_bookkeeping()
+    dense = L05.densenet_bookkeeping()
     assert list(dense.channels_in[:6]) == [64 + 32 * i for i in range(6)]
     assert dense.channels_in.iloc[-1] == 256
 
 
 def test_compare_add_cat_trains_both():
-    h = merge.compare_add_cat(depth=8, epochs=2, per_class=10, test_per_class=5,
+    h = L05.compare_add_cat(depth=8, epochs=2, per_class=10, test_per_class=5,
                               batch_size=20, progress=False)
     assert set(h["merge"]) == {"add", "cat"}
     for _, g in h.groupby("merge"):
@@ -121,17 +124,17 @@ def test_compare_add_cat_trains_both():
 
 # ---------------------------------------------------------------- lesson 06
 def test_chaining_conv_blocks_fails_with_clear_message():
-    assert "IdentityBlock(256)" in bottleneck.chain_conv_blocks(64, 64)
+    assert "IdentityBlock(256)" in L06.chain_conv_blocks(64, 64)
 
 
 def test_torchvision_resnet50_parity():
-    r = bottleneck.torchvision_parity(50, input_size=32)
+    r = L06.torchvision_parity(50, input_size=32)
     assert r["params_ours"] == r["params_torchvision"] == 25_557_032
     assert r["max_abs_diff"] == 0.0
 
 
 def test_block_comparison_bottleneck_is_cheap():
-    t = bottleneck.block_comparison(size=14).set_index("block")
+    t = L06.block_comparison(size=14).set_index("block")
     basic64, bott, basic256 = (t.loc["basic block, 64 ch"], t.loc["bottleneck 256→64→64→256"],
                                t.loc["basic block, 256 ch"])
     assert bott.params == 256 * 64 + 9 * 64 * 64 + 64 * 256 + 2 * (64 + 64 + 256)
@@ -141,26 +144,26 @@ def test_block_comparison_bottleneck_is_cheap():
 
 
 def test_stage_costs_and_explorer():
-    t = bottleneck.stage_costs(18, input_size=64)
-    assert list(t.stage) == list(bottleneck.STAGES)
+    t = L06.stage_costs(18, input_size=64)
+    assert list(t.stage) == list(L06.STAGES)
     assert t.params.sum() == 11_689_512
-    a = _bars(bottleneck.draw_depth_costs(18, input_size=64))
-    b = _bars(bottleneck.draw_depth_costs(34, input_size=64))
+    a = _bars(L06.draw_depth_costs(18, input_size=64))
+    b = _bars(L06.draw_depth_costs(34, input_size=64))
     assert a != b
     with pytest.raises(ValueError, match="depth must be one of"):
-        bottleneck.stage_costs(20)
+        L06.stage_costs(20)
 
 
 # ---------------------------------------------------------------- lesson 09
 def test_weights_are_never_downloaded_when_missing(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    assert not adapt.weights_cached("DEFAULT")
+    assert not L09.weights_cached("DEFAULT")
 
     def no_download(*a, **k):
         raise AssertionError("tried to download")
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
-    model, w, msg = adapt.load_resnet50("DEFAULT", num_classes=10)
+    model, w, msg = L09.load_resnet50("DEFAULT", num_classes=10)
     assert w is None and "not cached" in msg
     assert model.fc.out_features == 10
 
@@ -173,7 +176,7 @@ def test_adapted_conv1_keeps_gray_response():
     gray = torch.rand(1, 1, 32, 32)
     with torch.no_grad():
         before = model(gray.expand(-1, 3, -1, -1))
-        adapt.adapt_input_channels(model, 1)
+        L09.adapt_input_channels(model, 1)
         after = model(gray)
     assert model.conv1.in_channels == 1
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
@@ -182,28 +185,28 @@ def test_adapted_conv1_keeps_gray_response():
 def test_feature_map_sizes_unmodified_vs_adapted():
     from torchvision.models import resnet50
 
-    model = adapt.adapt_input_channels(resnet50(weights=None, num_classes=10), 1)
-    t = adapt.feature_map_sizes(model, 28).set_index("stage")
+    model = L09.adapt_input_channels(resnet50(weights=None, num_classes=10), 1)
+    t = L09.feature_map_sizes(model, 28).set_index("stage")
     assert t.loc["layer4", "height"] == 1 and t.loc["maxpool", "height"] == 7
-    adapt.adapt_for_small_images(model)
-    t = adapt.feature_map_sizes(model, 28).set_index("stage")
+    L09.adapt_for_small_images(model)
+    t = L09.feature_map_sizes(model, 28).set_index("stage")
     assert t.loc["layer4", "height"] == 4 and t.loc["maxpool", "height"] == 28
-    a = _lines(adapt.draw_feature_map_sizes(28, depth=18))
-    b = _lines(adapt.draw_feature_map_sizes(96, depth=18))
+    a = _lines(L09.draw_feature_map_sizes(28, depth=18))
+    b = _lines(L09.draw_feature_map_sizes(96, depth=18))
     assert _differs(a, b)
 
 
 def test_freeze_backbone_trains_only_fc():
     from torchvision.models import resnet18
 
-    model = adapt.adapt_input_channels(resnet18(weights=None, num_classes=10), 1)
+    model = L09.adapt_input_channels(resnet18(weights=None, num_classes=10), 1)
     bn_count = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
-    adapt.freeze_backbone(model)
-    assert adapt.trainable_params(model) == 512 * 10 + 10
+    L09.freeze_backbone(model)
+    assert L09.trainable_params(model) == 512 * 10 + 10
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     backbone = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fc.")}
     fc = model.fc.weight.clone()
-    h = adapt.finetune(model, epochs=1, per_class=4, test_per_class=2, batch_size=20,
+    h = L09.finetune(model, epochs=1, per_class=4, test_per_class=2, batch_size=20,
                        progress=False)
     after = model.state_dict()
     assert all(torch.equal(after[k], v) for k, v in backbone.items())  # BN statistics too
@@ -214,7 +217,7 @@ def test_freeze_backbone_trains_only_fc():
 def test_freeze_without_bn_stats_lets_running_stats_move():
     from torchvision.models import resnet18
 
-    model = adapt.freeze_backbone(resnet18(weights=None, num_classes=10), freeze_bn_stats=False)
+    model = L09.freeze_backbone(resnet18(weights=None, num_classes=10), freeze_bn_stats=False)
     before = model.bn1.running_mean.clone()
     model.train()
     model(torch.randn(4, 3, 32, 32))

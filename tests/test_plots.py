@@ -13,6 +13,8 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from resnet_tutorial import plots as P  # noqa: E402
+from resnet_tutorial.lessons import l00_start_here as L00  # noqa: E402
+from resnet_tutorial.lessons import l01_vanishing_exploding_gradients as L01  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -160,7 +162,7 @@ def test_plot_first_layer_grad_vs_depth_mean_over_seeds() -> None:
             "first_grad_norm": [1e-1, 3e-1, 1e-8, 3e-8, 1.0, 1.0, 2.0, 2.0],
         }
     )
-    fig = P.plot_first_layer_grad_vs_depth(df)
+    fig = L01.plot_first_layer_grad_vs_depth(df)
     _labeled(fig)
     ax = fig.axes[0]
     assert ax.get_yscale() == "log"
@@ -199,13 +201,13 @@ def test_plot_class_examples_only_that_class() -> None:
 
 
 def test_draw_class_examples_changes_with_the_class() -> None:
-    a = P.draw_class_examples("Sneaker", n=4)
-    b = P.draw_class_examples("Bag", n=4, seed=1)
+    a = L00.draw_class_examples("Sneaker", n=4)
+    b = L00.draw_class_examples("Bag", n=4, seed=1)
     assert {ax.get_title() for ax in a.axes if ax.get_images()} == {"Sneaker"}
     assert {ax.get_title() for ax in b.axes if ax.get_images()} == {"Bag"}
     assert not np.allclose(a.axes[0].get_images()[0].get_array(), b.axes[0].get_images()[0].get_array())
     with pytest.raises(ValueError, match="class_name"):
-        P.draw_class_examples("Hat")
+        L00.draw_class_examples("Hat")
 
 
 def test_plot_class_balance_bar_heights() -> None:

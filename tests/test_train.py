@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from resnet_tutorial import data, metrics, train
+from resnet_tutorial import checkpoints, data, device, metrics, train
+from resnet_tutorial.lessons import l07_training_fashionmnist as L07
 
 
 def small_cnn(seed: int = 0) -> nn.Module:
@@ -58,7 +59,7 @@ def test_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path, loaders)
     assert path.is_file() and not list(path.parent.glob("*.tmp"))
     other = small_cnn(seed=1)
     opt = torch.optim.AdamW(other.parameters())
-    state = train.load_checkpoint(path, other, opt)
+    state = checkpoints.load_checkpoint(path, other, opt)
     for (k, v), v2 in zip(model.state_dict().items(), other.state_dict().values()):
         assert torch.equal(v, v2), k
     saved = state["optimizer"]["state"]
@@ -66,9 +67,9 @@ def test_checkpoint_round_trip_restores_weights_and_optimizer(tmp_path, loaders)
     assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], saved[0]["exp_avg"])
     assert state["epoch"] == 1 and len(state["history"]) == 1
     with pytest.raises(ValueError, match="does not fit this model"):
-        train.load_checkpoint(path, nn.Linear(2, 2))
+        checkpoints.load_checkpoint(path, nn.Linear(2, 2))
     with pytest.raises(FileNotFoundError, match="train first"):
-        train.load_checkpoint(tmp_path / "none.pt")
+        checkpoints.load_checkpoint(tmp_path / "none.pt")
 
 
 class CrashAfter:
@@ -105,7 +106,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, kind):
     crashing = CrashAfter(tr, n=2 * len(tr) + 2)  # in the middle of epoch 3
     with pytest.raises(KeyboardInterrupt):
         train.fit(small_cnn(), crashing, te, checkpoint=path, **kw)
-    assert train.load_checkpoint(path)["epoch"] == 2
+    assert checkpoints.load_checkpoint(path)["epoch"] == 2
     resumed_model = small_cnn(seed=5)  # different init: everything must come from the checkpoint
     resumed = train.fit(resumed_model, tr, te, checkpoint=path, resume=True, **kw)
     cols = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
@@ -130,7 +131,7 @@ def test_bad_arguments(loaders):
         train.fit(small_cnn(), tr, resume=True, progress=False)
     with pytest.raises(ValueError, match="fp16"):
         train.fit(small_cnn(), tr, amp="fp16", device="cpu", progress=False)
-    assert train.get_device("cpu") == torch.device("cpu")
+    assert device.get_device("cpu") == torch.device("cpu")
 
 
 def test_bf16_autocast_trains_on_cpu(loaders):
@@ -152,7 +153,7 @@ def test_predict_and_confusion_matrix_against_a_manual_count(loaders):
     manual = torch.zeros(10, 10, dtype=torch.int64)
     for p, t in zip(preds.tolist(), targets.tolist()):
         manual[t, p] += 1
-    assert torch.equal(cm, manual) and train.confusion_matrix is metrics.confusion_matrix
+    assert torch.equal(cm, manual) and metrics.confusion_matrix is metrics.confusion_matrix
 
 
 def test_metrics_tables():
@@ -175,11 +176,11 @@ def test_metrics_tables():
 
 
 def test_train_model_and_the_lesson_explorer_react_to_their_arguments():
-    model, hist = train.train_model("resnet20", epochs=1, per_class=5, test_per_class=2,
+    model, hist = L07.train_model("resnet20", epochs=1, per_class=5, test_per_class=2,
                                     progress=False, device="cpu")
     assert len(hist) == 1 and hist.attrs["model"] == "resnet20"
-    a = train.training_explorer("resnet20", epochs=1, per_class=5, test_per_class=2)
-    b = train.training_explorer("plain20", epochs=2, per_class=10, test_per_class=2)
+    a = L07.training_explorer("resnet20", epochs=1, per_class=5, test_per_class=2)
+    b = L07.training_explorer("plain20", epochs=2, per_class=10, test_per_class=2)
     assert a.texts[0].get_text() != b.texts[0].get_text()  # the suptitle names model and budget
     xa = a.axes[0].lines[0].get_xdata()
     xb = b.axes[0].lines[0].get_xdata()
@@ -187,7 +188,7 @@ def test_train_model_and_the_lesson_explorer_react_to_their_arguments():
 
 
 def test_throughput_table_columns():
-    table = train.throughput_table([("resnet20", 28), ("resnet20", 40)], batch_size=4, steps=1)
+    table = L07.throughput_table([("resnet20", 28), ("resnet20", 40)], batch_size=4, steps=1)
     assert list(table.columns) == ["model", "input", "params", "images_per_s", "epoch_minutes", "relative"]
     assert (table["images_per_s"] > 0).all()
     # Table 6: ResNet-20 has 269,722 parameters with 3 input channels; 1 channel saves 2 x 16 x 9
@@ -215,8 +216,8 @@ def test_evaluate_tta_averages_an_image_and_its_mirror():
 
 
 def test_fastest_amp_picks_bf16_only_where_the_cpu_has_it():
-    assert train.fastest_amp("cuda") is None  # GPUs: fit's own automatic choice
-    choice = train.fastest_amp("cpu")
+    assert device.fastest_amp("cuda") is None  # GPUs: fit's own automatic choice
+    choice = device.fastest_amp("cpu")
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.is_file():
         pytest.skip("needs Linux's /proc/cpuinfo to know the CPU's flags")

@@ -8,7 +8,7 @@
 * :func:`torchvision_parity` -- our ResNet vs torchvision's: parameter count
   and identical outputs after loading torchvision's ``state_dict``.
 
-FLOPs come from :func:`resnet_tutorial.inspect.count_flops`.
+FLOPs come from :func:`resnet_tutorial.diagnostics.count_flops`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck, ConvBlock, IdentityBlock
-from .models import ResNet, create_model
+from ..blocks import BasicBlock, Bottleneck, ConvBlock, IdentityBlock
+from ..diagnostics import count_flops, num_params
+from ..models import ResNet, create_model
 
 __all__ = [
     "DEPTHS",
@@ -38,13 +39,7 @@ DEPTHS = (18, 34, 50, 101, 152)
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4", "head")
 
 
-def _n(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
 def _costs(module: nn.Module, x: torch.Tensor) -> dict[str, int]:
-    from .inspect import count_flops
-
     module.eval()
     with torch.no_grad():
         c = count_flops(module, x)
@@ -70,7 +65,7 @@ def block_comparison(size: int = 56) -> pd.DataFrame:
     rows = []
     for name, block, channels in cases:
         x = torch.randn(1, channels, size, size)
-        rows.append({"block": name, "channels": channels, "params": _n(block),
+        rows.append({"block": name, "channels": channels, "params": num_params(block),
                      **_costs(block, x)})
     return pd.DataFrame(rows)
 
@@ -113,7 +108,7 @@ def _stage_costs_cached(depth: int, input_size: int, num_classes: int) -> pd.Dat
         blocks = len(part) if stage.startswith("layer") else 0
         with torch.no_grad():
             out_shape = tuple(part(inputs[stage]).shape[1:])
-        rows.append({"depth": depth, "stage": stage, "blocks": blocks, "params": _n(part),
+        rows.append({"depth": depth, "stage": stage, "blocks": blocks, "params": num_params(part),
                      "output": "×".join(map(str, out_shape)), **_costs(part, inputs[stage])})
     return pd.DataFrame(rows)
 
@@ -162,7 +157,7 @@ def torchvision_parity(depth: int = 50, input_size: int = 64, seed: int = 0) -> 
     x = torch.randn(2, 3, input_size, input_size)
     with torch.no_grad():
         diff = (ours(x) - theirs(x)).abs().max().item()
-    return {"params_ours": _n(ours), "params_torchvision": _n(theirs), "max_abs_diff": diff}
+    return {"params_ours": num_params(ours), "params_torchvision": num_params(theirs), "max_abs_diff": diff}
 
 
 def chain_conv_blocks(channels: int = 64, filters: int = 64) -> str:

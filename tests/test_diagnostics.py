@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from resnet_tutorial import inspect as ins
+from resnet_tutorial import diagnostics
 
 
 # --- reference models written here so the tests do not depend on models.py ---
@@ -71,7 +71,7 @@ def post002() -> nn.Module:
 
 # --- trace_shapes ---
 def test_post002_stage_table_reproduced(post002):
-    df = ins.trace_shapes(post002, (10, 3, 224, 224), depth=1)
+    df = diagnostics.trace_shapes(post002, (10, 3, 224, 224), depth=1)
     stages = df.set_index("name")["output_shape"]
     assert stages["conv1"] == (10, 64, 112, 112)
     assert stages["maxpool"] == (10, 64, 56, 56)
@@ -83,24 +83,24 @@ def test_post002_stage_table_reproduced(post002):
     assert stages["fc"] == (10, 1000)
     assert (df["depth"] == 1).all()
     assert df.loc[0, "input_shape"] == (10, 3, 224, 224)
-    table = ins.stage_table(post002, (10, 3, 224, 224))
+    table = diagnostics.stage_table(post002, (10, 3, 224, 224))
     assert table["stage"].tolist()[:2] == ["input", "conv1"] and table.loc[0, "output_shape"] == (10, 3, 224, 224)
 
 
 def test_full_trace_has_leaves_containers_and_params(post002):
-    df = ins.trace_shapes(post002, (1, 3, 64, 64))
+    df = diagnostics.trace_shapes(post002, (1, 3, 64, 64))
     assert {"name", "type", "depth", "input_shape", "output_shape", "params"} <= set(df.columns)
     assert df["depth"].max() >= 3  # layer2.0.shortcut.0
     row = df[df["name"] == "layer2.0.shortcut.0"].iloc[0]
     assert row["type"] == "Conv2d" and row["output_shape"] == (1, 128, 8, 8) and row["params"] == 64 * 128 + 128
     layer1 = df[df["name"] == "layer1"].iloc[0]
     assert layer1["params"] == sum(p.numel() for p in post002.layer1.parameters())
-    leaves = ins.trace_shapes(post002, (1, 3, 64, 64), leaves_only=True)
+    leaves = diagnostics.trace_shapes(post002, (1, 3, 64, 64), leaves_only=True)
     assert leaves["is_leaf"].all() and "layer1" not in set(leaves["name"])
 
 
 def test_shared_module_gets_one_row_per_call(post002):
-    df = ins.trace_shapes(post002, (1, 3, 32, 32))
+    df = diagnostics.trace_shapes(post002, (1, 3, 32, 32))
     relu_rows = df[df["name"] == "layer1.0.relu"]
     assert relu_rows["call"].tolist() == [0, 1]  # the block's one ReLU is used twice
 
@@ -116,13 +116,13 @@ def test_tensor_input_tuple_output_and_empty_sequential():
             y = self.body(x)
             return y.mean(), self.skip(y)
 
-    df = ins.trace_shapes(TwoHeads(), torch.randn(2, 2, 5, 5))
+    df = diagnostics.trace_shapes(TwoHeads(), torch.randn(2, 2, 5, 5))
     assert df.set_index("name").loc["skip", "output_shape"] == (2, 4, 5, 5)
 
 
 def test_wrong_channels_names_layer_and_numbers(post002):
     with pytest.raises(ValueError, match=r"'conv1' \(Conv2d\) expects 3 input channels but was given 1"):
-        ins.trace_shapes(post002, (1, 1, 224, 224))
+        diagnostics.trace_shapes(post002, (1, 1, 224, 224))
     assert _all_hooks_gone(post002)
 
 
@@ -131,18 +131,18 @@ def test_hooks_removed_and_mode_restored_after_errors():
     model.train()
     model[1].eval()  # a deliberately mixed setup must survive
     with pytest.raises(ValueError, match=r"inside layer '2' \(AvgPool2d\)"):
-        ins.trace_shapes(model, (1, 3, 6, 6))  # 4x4 map is smaller than the 7x7 window
+        diagnostics.trace_shapes(model, (1, 3, 6, 6))  # 4x4 map is smaller than the 7x7 window
     assert _all_hooks_gone(model)
     assert model.training and model[0].training and not model[1].training
     with pytest.raises(ValueError, match=r"'4' \(Linear\) expects 8 input features but was given 72"):
-        ins.trace_shapes(model, (1, 3, 24, 24))
+        diagnostics.trace_shapes(model, (1, 3, 24, 24))
     assert _all_hooks_gone(model)
 
 
 def test_trace_does_not_touch_batchnorm_statistics(post002):
     post002.train()
     before = {k: v.clone() for k, v in post002.state_dict().items()}
-    ins.trace_shapes(post002, (2, 3, 32, 32))
+    diagnostics.trace_shapes(post002, (2, 3, 32, 32))
     assert post002.training
     for k, v in post002.state_dict().items():
         assert torch.equal(v, before[k]), k
@@ -151,47 +151,47 @@ def test_trace_does_not_touch_batchnorm_statistics(post002):
 
 def test_bad_input_argument():
     with pytest.raises(ValueError, match="shape tuple"):
-        ins.trace_shapes(nn.Linear(2, 2), "224")
+        diagnostics.trace_shapes(nn.Linear(2, 2), "224")
     with pytest.raises(ValueError, match="positive"):
-        ins.trace_shapes(nn.Linear(2, 2), (0, 2))
+        diagnostics.trace_shapes(nn.Linear(2, 2), (0, 2))
 
 
 # --- count_params ---
 def test_count_params_torchvision_resnet18():
     model = torchvision.models.resnet18(weights=None)
-    counts = ins.count_params(model)
+    counts = diagnostics.count_params(model)
     assert counts["total"] == 11_689_512 == counts["trainable"]
     assert sum(counts["per_child"].values()) == counts["total"]
     assert counts["per_child"]["fc"] == 512 * 1000 + 1000
     assert counts["per_child"]["conv1"] == 64 * 3 * 7 * 7
     for p in model.layer4.parameters():
         p.requires_grad_(False)
-    counts = ins.count_params(model)
+    counts = diagnostics.count_params(model)
     assert counts["frozen"] == counts["per_child"]["layer4"] == 8_393_728
-    table = ins.params_table(model)
+    table = diagnostics.params_table(model)
     assert table["params"].sum() == counts["total"] and abs(table["percent"].sum() - 100) < 1e-9
 
 
 def test_count_params_small_manual_and_shared():
     lin = nn.Linear(3, 4)
     model = nn.Sequential(lin, nn.ReLU(), lin)  # shared layer counted once in total
-    assert ins.count_params(model)["total"] == 3 * 4 + 4
+    assert diagnostics.count_params(model)["total"] == 3 * 4 + 4
 
 
 # --- count_flops ---
 def test_flops_single_conv_and_linear_are_two_times_macs():
     conv = nn.Conv2d(3, 8, 3, padding=1)
-    res = ins.count_flops(conv, (1, 3, 10, 10))
+    res = diagnostics.count_flops(conv, (1, 3, 10, 10))
     macs = 8 * 10 * 10 * 3 * 3 * 3  # outputs x (Cin * k * k)
     assert res["macs"] == macs and res["flops"] == 2 * macs
     lin = nn.Linear(20, 5)
-    res = ins.count_flops(lin, (2, 20))
+    res = diagnostics.count_flops(lin, (2, 20))
     assert res["flops"] == 2 * 2 * 20 * 5 and res["macs"] == 200
 
 
 def test_flops_resnet18_224():
     model = torchvision.models.resnet18(weights=None)
-    res = ins.count_flops(model, (1, 3, 224, 224))
+    res = diagnostics.count_flops(model, (1, 3, 224, 224))
     assert res["flops"] == pytest.approx(3.63e9, rel=0.01)
     assert res["macs"] == pytest.approx(1.82e9, rel=0.01)
     assert res["per_child"]["fc"] == 2 * 512 * 1000
@@ -204,7 +204,7 @@ def test_summary_on_cpu_returns_text_and_leaves_no_hooks():
     model = torchvision.models.resnet18(weights=None)
     model.train()
     bn_before = model.bn1.running_mean.clone()
-    text = ins.summary(model, (3, 224, 224), device="cpu")
+    text = diagnostics.summary(model, (3, 224, 224), device="cpu")
     assert "Total params: 11,689,512" in text
     assert _all_hooks_gone(model) and model.training
     assert torch.equal(model.bn1.running_mean, bn_before)
@@ -213,22 +213,14 @@ def test_summary_on_cpu_returns_text_and_leaves_no_hooks():
 def test_summary_failure_leaves_no_hooks():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     with pytest.raises(ValueError, match=r"'0' \(Conv2d\) expects 3 input channels but was given 1"):
-        ins.summary(model, (1, 8, 8))  # torchsummary alone would fail with torch's own error
+        diagnostics.summary(model, (1, 8, 8))  # torchsummary alone would fail with torch's own error
     assert _all_hooks_gone(model)
     with pytest.raises(ValueError, match="device"):
-        ins.summary(model, (3, 8, 8), device="mps")
-
-
-def test_gradient_helpers_reexported():
-    from resnet_tutorial import gradients
-    assert ins.grad_norms is gradients.grad_norms
-    assert ins.activation_stats is gradients.activation_stats
-    with pytest.raises(AttributeError):
-        ins.no_such_helper  # noqa: B018
+        diagnostics.summary(model, (3, 8, 8), device="mps")
 
 
 def test_flops_per_child_for_a_sequential_root():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sequential(nn.Flatten(), nn.Linear(4 * 6 * 6, 5)))
-    res = ins.count_flops(model, (1, 3, 8, 8))
+    res = diagnostics.count_flops(model, (1, 3, 8, 8))
     assert res["per_child"] == {"0": 2 * 4 * 6 * 6 * 27, "1": 2 * 144 * 5}
     assert res["by_op"]["convolution"] == res["per_child"]["0"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -28,7 +28,12 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .bn import BatchNorm2d
+from ..bn import BatchNorm2d
+from ..data import fashion_batch, stratified_subset
+from ..diagnostics import grad_norms
+from ..models import make_deep_cnn
+from ..plots import plot_step_losses
+from ..train import train_steps
 
 __all__ = [
     "affine_recovery",
@@ -294,45 +299,21 @@ def batch_dependence(model: nn.Module, x: torch.Tensor, seed: int = 0) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _subset(train: bool, per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from . import data
-
-    images, labels = data.load_tensors(train=train)
-    idx = data.stratified_indices(labels, per_class, seed=seed)
-    x = (images[idx].float().div(255.0) - data.MEAN) / data.STD
-    return x.unsqueeze(1), labels[idx].clone()
-
-
-def _train_steps(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    steps: int,
-    lr: float,
-    batch_size: int,
-    seed: int,
-    progress: bool = False,
-    desc: str = "training",
-) -> list[float]:
-    """Plain SGD with momentum on random mini-batches; returns the loss per step."""
-    from tqdm.auto import tqdm
-
+def random_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless mini-batches drawn at random (with replacement, seeded) from ``(x, y)``."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    losses = []
-    for _ in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+    while True:
         idx = torch.randint(0, x.shape[0], (batch_size,), generator=g)
-        loss = loss_fn(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if not math.isfinite(loss.item()):
-            losses.append(float("nan"))
-            break
-        losses.append(loss.item())
-    return losses
+        yield x[idx], y[idx]
+
+
+def _train_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, batch_size: int,
+                 seed: int, progress: bool = False, desc: str = "training") -> list[float]:
+    """SGD with momentum 0.9 on random mini-batches (:func:`~resnet_tutorial.train.train_steps`); a
+    diverged run ends with NaN."""
+    losses = train_steps(model, random_batches(x, y, batch_size, seed), steps, optimizer="sgd", lr=lr,
+                         momentum=0.9, progress=progress, desc=desc)
+    return losses[:-1] + [float("nan")] if not math.isfinite(losses[-1]) else losses
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
@@ -397,8 +378,8 @@ def train_eval_experiment(
     in train mode overwrote the running statistics (it does).
     """
     torch.manual_seed(seed)
-    x, y = _subset(True, per_class, seed)
-    xt, yt = _subset(False, test_per_class, seed)
+    x, y = stratified_subset(True, per_class, seed)
+    xt, yt = stratified_subset(False, test_per_class, seed)
     model = SmallBNNet()
     losses = _train_steps(model, x, y, steps, lr, batch_size, seed, progress, "SmallBNNet")
     rows = []
@@ -463,8 +444,6 @@ def bn_grad_norms(
     Returns ``{"no BN": df, "with BN": df}`` (``gradients.grad_norms`` frames),
     ready for ``plots.plot_grad_norms``.
     """
-    from .gradients import fashion_batch, grad_norms, make_deep_cnn
-
     x, y = fashion_batch(n, seed)
     out = {}
     for name, bn in (("no BN", False), ("with BN", True)):
@@ -493,9 +472,7 @@ def bn_training_curves(
     with columns ``step, loss`` (ready for ``plots.plot_step_losses``). A run
     that diverges stops early (its last loss is NaN).
     """
-    from .gradients import make_deep_cnn
-
-    x, y = _subset(True, per_class, seed)
+    x, y = stratified_subset(True, per_class, seed)
     out = {}
     for name, bn in (("no BN", False), ("with BN", True)):
         torch.manual_seed(seed)
@@ -507,8 +484,6 @@ def bn_training_curves(
 
 def draw_bn_training(depth: int = 10, lr: float = 0.05, steps: int = 100, activation: str = "relu") -> Figure:
     """Explorer: loss curves with and without BN for a chosen depth and learning rate."""
-    from .plots import plot_step_losses
-
     runs = bn_training_curves(depth=depth, activation=activation, steps=steps, lr=lr,
                               per_class=100, channels=8, progress=False)
     return plot_step_losses(runs, chance_level=math.log(10),

@@ -26,6 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 from torch import nn
 
+from ..data import fast_loaders
+from ..train import fit
+
 __all__ = [
     "adapt_for_small_images",
     "adapt_input_channels",
@@ -230,9 +233,6 @@ def finetune(
 ) -> pd.DataFrame:
     """Train ``model`` (1-channel input, 10 outputs) on a FashionMNIST subset at 28x28
     with ``train.fit`` and return its history."""
-    from .data import fast_loaders
-    from .train import fit
-
     in_channels = model.conv1.in_channels if hasattr(model, "conv1") else 1
     train_loader, test_loader = fast_loaders(
         batch_size=batch_size, per_class=per_class, test_per_class=test_per_class,

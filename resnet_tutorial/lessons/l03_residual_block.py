@@ -18,8 +18,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .blocks import BasicBlock, PostBasicBlock, Residual, ResidualBlock
-from .models import CifarResNet
+from ..blocks import BasicBlock, PostBasicBlock, Residual, ResidualBlock
+from ..data import fashion_batch
+from ..diagnostics import grad_norms, num_params
+from ..models import CifarResNet
 
 __all__ = [
     "block_stack",
@@ -29,10 +31,6 @@ __all__ = [
     "shortcut_grad_norms",
     "shortcut_table",
 ]
-
-
-def _n(m: nn.Module | None) -> int:
-    return 0 if m is None else sum(p.numel() for p in m.parameters())
 
 
 def compare_post_blocks(
@@ -62,9 +60,9 @@ def compare_post_blocks(
         convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
         rows.append({
             "block": name,
-            "total": _n(block),
-            "branch": _n(block) - _n(shortcut),
-            "shortcut": _n(shortcut),
+            "total": num_params(block),
+            "branch": num_params(block) - num_params(shortcut),
+            "shortcut": num_params(shortcut),
             "conv_bias": sum(c.bias.numel() for c in convs if c.bias is not None),
             "shortcut_bn": shortcut is not None
             and any(isinstance(m, nn.BatchNorm2d) for m in shortcut.modules()),
@@ -92,7 +90,7 @@ def shortcut_table(
             shape = tuple(block(x).shape)
         rows.append({
             "shortcut": kind, "works": True, "output_shape": shape,
-            "shortcut_params": _n(block.shortcut), "block_params": _n(block),
+            "shortcut_params": num_params(block.shortcut), "block_params": num_params(block),
             "note": {
                 "identity": "x itself",
                 "zeropad": "option A: x[:, :, ::s, ::s] + zero channels",
@@ -169,8 +167,6 @@ def shortcut_grad_norms(
 ) -> pd.DataFrame:
     """Per-layer weight-gradient norms of ``CifarResNet(depth, shortcut=...)`` on one
     FashionMNIST batch (``gradients.grad_norms``)."""
-    from .gradients import fashion_batch, grad_norms
-
     if inputs is None or targets is None:
         inputs, targets = fashion_batch(batch_size, seed)
     torch.manual_seed(seed)
@@ -187,8 +183,6 @@ def draw_shortcut_explorer(
     last ones at any depth; without them (``"none"``) the norms drift apart as
     depth grows.
     """
-    from .gradients import fashion_batch
-
     x, y = fashion_batch(batch_size, seed)
     chosen = shortcut_grad_norms(shortcut, depth, inputs=x, targets=y, seed=seed)
     fig, ax = plt.subplots(figsize=(7.5, 4))

@@ -24,7 +24,7 @@ import torchvision
 from matplotlib.figure import Figure
 from torch import nn
 
-from .inspect import count_flops, count_params, trace_shapes
+from ..diagnostics import count_flops, count_params, trace_shapes
 
 __all__ = [
     "conv_output_size",

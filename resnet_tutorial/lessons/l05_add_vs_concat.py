@@ -20,7 +20,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .models import CifarResNet
+from ..data import fashion_batch, fast_loaders
+from ..diagnostics import grad_norms, num_params
+from ..models import CifarResNet
+from ..train import fit
 
 __all__ = [
     "compare_add_cat",
@@ -33,10 +36,6 @@ __all__ = [
     "merge_shapes",
     "network_table",
 ]
-
-
-def _n(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
 
 
 def merge_shapes(channels: int = 64, size: int = 28, batch: int = 1) -> pd.DataFrame:
@@ -68,7 +67,7 @@ def downstream_params(channels: int = 64, kernel_size: int = 3) -> pd.DataFrame:
     rows = []
     for merge, cin in (("add", channels), ("cat", 2 * channels)):
         conv = nn.Conv2d(cin, channels, kernel_size, bias=False)
-        rows.append({"merge": merge, "channels_in": cin, "next_conv_params": _n(conv)})
+        rows.append({"merge": merge, "channels_in": cin, "next_conv_params": num_params(conv)})
     return pd.DataFrame(rows)
 
 
@@ -95,18 +94,16 @@ def network_table(depth: int = 8, width: int = 1) -> pd.DataFrame:
         for i, b in enumerate(net.blocks()):
             rows.append({"merge": merge, "layer": f"block{i}", "index": i,
                          "in_channels": b.in_channels, "out_channels": b.out_channels,
-                         "params": _n(b)})
+                         "params": num_params(b)})
         rows.append({"merge": merge, "layer": "fc", "index": i + 1,
                      "in_channels": net.fc.in_features,
-                     "out_channels": net.fc.out_features, "params": _n(net.fc)})
+                     "out_channels": net.fc.out_features, "params": num_params(net.fc)})
     return pd.DataFrame(rows)
 
 
 def merge_grad_norms(merge: str = "add", depth: int = 8, batch_size: int = 32,
                      seed: int = 0) -> pd.DataFrame:
     """Per-layer weight-gradient norms on one FashionMNIST batch."""
-    from .gradients import fashion_batch, grad_norms
-
     x, y = fashion_batch(batch_size, seed)
     return grad_norms(merge_network(merge, depth, seed=seed).train(), x, y)
 
@@ -121,9 +118,6 @@ def compare_add_cat(
     Returns the two ``train.fit`` histories stacked, with ``merge`` and
     ``params`` columns.
     """
-    from .data import fast_loaders
-    from .train import fit
-
     frames = []
     for merge in ("add", "cat"):
         train_loader, test_loader = fast_loaders(
@@ -134,7 +128,7 @@ def compare_add_cat(
         hist = fit(model, train_loader, test_loader, epochs=epochs, seed=seed,
                    progress=progress, device=device, **fit_kwargs)
         hist.insert(0, "merge", merge)
-        hist["params"] = _n(model)
+        hist["params"] = num_params(model)
         frames.append(hist)
     return pd.concat(frames, ignore_index=True)
 
@@ -161,7 +155,7 @@ def draw_merge_explorer(merge: str = "add", depth: int = 8, batch_size: int = 32
     for ax in axes[:2]:
         ax.set_xlabel("block index (input → output)")
     axes[2].set_xlabel("layer index (input → output)")
-    total = {m: _n(merge_network(m, depth)) for m in ("add", "cat")}
+    total = {m: num_params(merge_network(m, depth)) for m in ("add", "cat")}
     fig.suptitle(
         f"merge={merge!r}, depth {depth}: {total[merge]:,} parameters "
         f"({total[merge] / total['add']:.2f}x the add net)"
