@@ -223,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-download", action="store_true", help="never try torchvision's download")
     d.set_defaults(func=cmd_data)
 
+    _add_train_parser(sub)
+
+    r = sub.add_parser("trace", help="print the layer-by-layer output shapes of a model")
+    r.add_argument("model")
+    r.add_argument("--input", type=_shape, default=(1, 3, 224, 224), help="batch shape, e.g. 1,3,224,224")
+    r.set_defaults(func=cmd_trace)
+
+    _add_degradation_parser(sub)
+    return p
+
+
+def _add_train_parser(sub) -> None:
     t = sub.add_parser(
         "train", help="train a model on FashionMNIST",
         description="Train on FashionMNIST. The defaults are the recipe of benchmarks/time_to_accuracy.py "
@@ -272,11 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 
-    r = sub.add_parser("trace", help="print the layer-by-layer output shapes of a model")
-    r.add_argument("model")
-    r.add_argument("--input", type=_shape, default=(1, 3, 224, 224), help="batch shape, e.g. 1,3,224,224")
-    r.set_defaults(func=cmd_trace)
 
+def _add_degradation_parser(sub) -> None:
     g = sub.add_parser(
         "degradation", help="plain vs residual networks at growing depth (lessons 08 and 10)",
         description="Train plain and residual 6n+2 networks on FashionMNIST and cache their curves. "
@@ -307,7 +316,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep each trained net here (<model>.pt) and resume from per-epoch checkpoints")
     g.add_argument("--no-progress", action="store_true")
     g.set_defaults(func=cmd_degradation)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

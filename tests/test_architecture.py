@@ -1,0 +1,111 @@
+"""The package's layout rules, checked from the source (docs/DESIGN.md explains them).
+
+* the library never imports a lesson module (``resnet_tutorial.lessons``) or an
+  app module (``widgets``, ``config``, ``cli``, ``executor``, ``__main__``);
+* no import cycle between the package's modules, imports inside functions included;
+* no function longer than 90 lines;
+* every lesson notebook ``NN_name.ipynb`` has its module ``lessons/lNN_name.py``, and back.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "resnet_tutorial"
+APP_MODULES = {"widgets", "config", "cli", "executor", "__main__"}
+MAX_FUNCTION_LINES = 90
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    parts = [p for p in rel.parts if p != "__init__"]
+    return ".".join(parts) if parts else ""
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Package modules ``path`` imports anywhere in its source (relative or absolute imports)."""
+    me = module_name(path)
+    package_parts = me.split(".")[:-1] if path.name != "__init__.py" else me.split(".")
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package_parts[: len(package_parts) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            elif node.module and node.module.startswith("resnet_tutorial"):
+                target = node.module[len("resnet_tutorial"):].lstrip(".")
+            else:
+                continue
+            candidates = [f"{target}.{a.name}".lstrip(".") for a in node.names] + [target]
+            found |= {c for c in candidates if c in MODULES}
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("resnet_tutorial."):
+                    found.add(alias.name[len("resnet_tutorial."):])
+    return found - {me, ""}
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+GRAPH = {name: imported_modules(path) for name, path in MODULES.items()}
+
+
+def is_app(name: str) -> bool:
+    return name in APP_MODULES or name == "lessons" or name.startswith("lessons.")
+
+
+def test_the_checker_sees_imports_inside_functions():
+    # data.fast_loaders picks the device: the import graph must see device, even if imported lazily
+    assert "device" in GRAPH["data"]
+    assert "diagnostics" in GRAPH["lessons.l03_residual_block"]
+    assert "train" in GRAPH["diagnostics"]  # update_to_data_ratios imports train_steps inside the function
+
+
+def test_library_never_imports_lessons_or_app_modules():
+    bad = {m: sorted(i for i in imports if is_app(i)) for m, imports in GRAPH.items() if not is_app(m) and m}
+    bad = {m: i for m, i in bad.items() if i}
+    assert not bad, f"library modules importing lesson/app modules: {bad}"
+
+
+def test_no_import_cycle():
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(m: str) -> None:
+        state[m] = 1
+        path.append(m)
+        for n in sorted(GRAPH.get(m, ())):
+            if state.get(n) == 1:
+                cycle = path[path.index(n):] + [n]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if n not in state:
+                visit(n)
+        path.pop()
+        state[m] = 2
+
+    for m in sorted(GRAPH):
+        if m not in state:
+            visit(m)
+
+
+def test_no_function_over_90_lines():
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {n} lines")
+    assert not long, "split these functions: " + "; ".join(long)
+
+
+def test_every_lesson_has_its_module_and_back():
+    notebooks = {p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    modules = {p.stem[1:] for p in (PACKAGE / "lessons").glob("l[0-9][0-9]_*.py")}
+    assert notebooks == modules, (
+        f"notebooks without a lessons/ module: {sorted(notebooks - modules)}; "
+        f"lesson modules without a notebook: {sorted(modules - notebooks)}"
+    )
