@@ -68,6 +68,8 @@ class Residual(nn.Module):
     bias (redundant in front of BN) and the 1x1 shortcut has no BN. The post
     names its ReLU ``Rulu`` and the flag ``use_1conv``; we spell them ``relu``
     and ``use_1x1conv`` (ReLU has no parameters, so nothing else changes).
+
+    Lessons: 03.
     """
 
     def __init__(
@@ -107,6 +109,8 @@ class PostBasicBlock(nn.Module):
     ``shortcut`` is an empty ``nn.Sequential`` (which returns its input: the
     identity) unless the stride or the channel count changes; then it is a
     biased 1x1 conv followed by BN.
+
+    Lessons: 03.
     """
 
     expansion: int = 1
@@ -170,6 +174,8 @@ class ConvBlock(_PostBottleneck):
     Input and output shapes differ (``in_channels -> filters * 4`` channels,
     spatial size divided by ``stride``), so it *changes the dimensions*; it is
     used once at the start of each stage.
+
+    Lessons: 06.
     """
 
     def __init__(self, in_channels: int, filters: int, stride: int = 2) -> None:
@@ -194,6 +200,8 @@ class IdentityBlock(_PostBottleneck):
 
     Input and output shapes are equal (``channels = filters * 4``), so any number
     of them can be chained to add depth.
+
+    Lessons: 06.
     """
 
     def __init__(self, channels: int, filters: int | None = None) -> None:
@@ -271,6 +279,8 @@ class Bottleneck(nn.Module):
     1x1 conv reduces to ``width`` channels, the 3x3 conv works at that width,
     a 1x1 conv expands to ``planes * 4``; each followed by BN, ReLU between them
     and after the add.
+
+    Lessons: 06.
     """
 
     expansion: int = 4
@@ -347,6 +357,8 @@ class ZeroPadShortcut(nn.Module):
     ``x[:, :, ::stride, ::stride]`` followed by ``out_channels - in_channels``
     channels of zeros appended after the input's channels. No parameters, so
     ResNet-20...110 keep the parameter counts of the paper's Table 6.
+
+    Lessons: 03.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
@@ -393,6 +405,8 @@ class ResidualBlock(nn.Module):
 
     ``zero_init_residual()`` zeroes the last BN (or, without BN, the last conv)
     so the branch outputs exactly 0 and the block starts as the identity.
+
+    Lessons: 03, 05.
     """
 
     def __init__(

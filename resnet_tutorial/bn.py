@@ -68,6 +68,8 @@ def batch_norm_2d(
     with the unbiased batch variance). With ``training=False`` the running
     statistics are used and must be given. ``weight`` (gamma) and ``bias``
     (beta) are optional. Gradients come from autograd through these ops.
+
+    Lessons: 02.
     """
     _check_input(x, None, "batch_norm_2d")
     channels = x.shape[1]
@@ -126,6 +128,8 @@ class BatchNorm2d(nn.Module):
             shift ``bias`` (beta, starts at 0).
         track_running_stats: keep ``running_mean``/``running_var`` for eval
             mode; without them batch statistics are used in eval mode too.
+
+    Lessons: 02.
     """
 
     _version = 2  # same as torch's, so state_dict metadata matches

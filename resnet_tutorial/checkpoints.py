@@ -83,6 +83,8 @@ def save_checkpoint(
     half-written checkpoint behind. A model built by
     :func:`~resnet_tutorial.models.create_model` also leaves its registry name and
     constructor arguments (``"model_spec"``), so :func:`load_model` can rebuild it.
+
+    Lessons: 07.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,10 @@ def load_checkpoint(
     scheduler: Any = None,
     map_location: str | torch.device = "cpu",
 ) -> dict:
-    """Load a checkpoint, restore the given objects from it, and return the whole dict."""
+    """Load a checkpoint, restore the given objects from it, and return the whole dict.
+
+    Lessons: 07.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; train first (fit(..., checkpoint=path))")

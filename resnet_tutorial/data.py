@@ -204,6 +204,8 @@ def ensure_fashion_mnist(
     then (``download=True``) lets torchvision download. Raises
     :class:`FileNotFoundError` naming every fix when nothing works and
     :class:`DataIntegrityError` (a ``ValueError``) for a corrupted file.
+
+    Lessons: 00, 07.
     """
     root = data_root(root)
     raw = _raw_dir(root)
@@ -264,6 +266,8 @@ def load_tensors(train: bool = True, root: str | os.PathLike | None = None) -> t
     """A whole split as tensors: images ``uint8 [N, 28, 28]`` and labels ``int64 [N]``.
 
     Cached per process (treat the tensors as read-only).
+
+    Lessons: 00, 02, 07.
     """
     return _load_tensors_cached(bool(train), str(ensure_fashion_mnist(root)))
 
@@ -338,6 +342,8 @@ def fashion_batch(n: int = 128, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
 
     The images the gradient measurements of lessons 01-03 and 05 send through a
     net: drawn at random (``seed``) from the 60,000 training images.
+
+    Lessons: 02, 04.
     """
     if n < 2:
         raise ValueError(f"fashion_batch: n must be at least 2 (BatchNorm needs a batch), got {n}")
@@ -359,6 +365,8 @@ def torchvision_loaders(
     The way the posts (and d2l) load FashionMNIST: a ``Dataset`` of PIL images
     and a ``DataLoader`` that shuffles the training split. ``per_class`` /
     ``test_per_class`` take a balanced, seeded subset of that many images per class.
+
+    Lessons: 07.
     """
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms as T
@@ -539,6 +547,8 @@ def fast_loaders(
     ``in_channels=3`` repeats the gray channel for 3-channel models. With
     ``num_replicas > 1`` both loaders give process ``rank`` its shard (see
     :class:`TensorLoader`); ``batch_size`` is then per process.
+
+    Lessons: 01, 07.
     """
     if pad < 0:
         raise ValueError(f"pad must be >= 0 pixels, got {pad}")

@@ -112,6 +112,8 @@ def run_degradation(
     on *all* training images in eval mode, and models already finished are
     skipped. Models are trained cheapest first; a bar over all remaining
     epochs, weighted by depth, estimates the time left.
+
+    Lessons: 08.
     """
     depths = _check_depths(depths)
     for k in kinds:
@@ -318,7 +320,10 @@ def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str
 
 
 def load_degradation(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The cached table (``results/degradation.csv`` by default); settings in ``.attrs["meta"]``."""
+    """The cached table (``results/degradation.csv`` by default); settings in ``.attrs["meta"]``.
+
+    Lessons: 08.
+    """
     path = Path(path) if path is not None else DEFAULT_PATH
     if not path.is_file():
         raise FileNotFoundError(

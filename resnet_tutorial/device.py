@@ -22,7 +22,10 @@ from typing import Any, Iterator
 import torch
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
-    """``prefer`` if given, else the best available: CUDA, then Apple MPS, then CPU."""
+    """``prefer`` if given, else the best available: CUDA, then Apple MPS, then CPU.
+
+    Lessons: 00, 07.
+    """
     if prefer is not None:
         device = torch.device(prefer)
         if device.type == "cuda" and not torch.cuda.is_available():

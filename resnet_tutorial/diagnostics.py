@@ -255,6 +255,8 @@ def trace_shapes(
         ValueError: when a conv / linear / batch-norm layer gets the wrong number
             of channels (named layer, expected and given numbers), or when the
             forward pass fails inside a layer (named layer, its input shape).
+
+    Lessons: 03, 04, 06, 09.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -285,6 +287,8 @@ def stage_table(model: nn.Module, input: torch.Tensor | Sequence[int]) -> pd.Dat
     """Top-level stages only, with the input as the first row (like post 002's table).
 
     Columns ``stage``, ``output_shape``, ``params``; row 0 is ``input``.
+
+    Lessons: 04.
     """
     x = make_input(model, input)
     df = trace_shapes(model, x, depth=1)
@@ -310,6 +314,8 @@ def count_params(model: nn.Module) -> dict[str, Any]:
     (parameters registered directly on the root appear under ``"(root)"``).
     Shared parameters are counted once in ``total``. Use :func:`params_table`
     for the same numbers as a DataFrame.
+
+    Lessons: 03, 04, 05, 06, 07, 09.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -326,7 +332,10 @@ def count_params(model: nn.Module) -> dict[str, Any]:
 
 
 def params_table(model: nn.Module) -> pd.DataFrame:
-    """One row per top-level child: ``name``, ``type``, ``params``, ``percent``."""
+    """One row per top-level child: ``name``, ``type``, ``params``, ``percent``.
+
+    Lessons: 04.
+    """
     counts = count_params(model)
     children = dict(model.named_children())
     rows = [
@@ -354,6 +363,8 @@ def count_flops(model: nn.Module, input: torch.Tensor | Sequence[int]) -> dict[s
     ops (convolution, matmul, linear) are counted; BatchNorm, ReLU, pooling and
     additions are ignored, as in the papers. Batch size scales the count: pass
     batch 1 for "per image" numbers.
+
+    Lessons: 04, 06, 09.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -390,6 +401,8 @@ def summary(
     eval mode under ``no_grad`` (torchsummary feeds random data, which must not
     leak into BatchNorm's running statistics), every module's mode is restored
     and any hook torchsummary left behind after a failure is removed.
+
+    Lessons: 04.
     """
     try:
         from torchsummary import summary as _ts_summary
@@ -669,6 +682,8 @@ def fit_exponential(x: Sequence[float] | np.ndarray, norms: Sequence[float] | np
     ``factor`` is the measured multiplicative change per unit of ``x``:
     0.25 means "a quarter per layer". Norms must be positive and finite
     (a gradient that underflowed to 0 has no logarithm: measure in float64).
+
+    Lessons: 01.
     """
     xs = np.asarray(x, dtype=float).ravel()
     ys = np.asarray(norms, dtype=float).ravel()
@@ -735,6 +750,8 @@ def update_to_data_ratios(
     ``type``, ``ratio``, ``log10_ratio``, ``loss`` (before that update). If
     the loss becomes NaN/inf, training stops and
     ``df.attrs["diverged_at_step"]`` says at which step (else ``None``).
+
+    Lessons: 01.
     """
     from .train import _cycle, train_steps
 
@@ -773,6 +790,8 @@ def layer_jacobians(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, to
     Returns ``[(name, a_in, J)]`` where ``J = d child(a_in) / d a_in`` has
     shape ``[out_features, in_features]`` (flattened). Runs in eval mode
     (BatchNorm as a fixed affine map, so one sample is well defined).
+
+    Lessons: 01.
     """
     if not isinstance(model, nn.Sequential):
         raise ValueError("layer_jacobians needs an nn.Sequential (a chain of layers), e.g. make_deep_mlp(...)")
@@ -809,6 +828,8 @@ def chain_rule_check(
     table gives the spectral norm of ``J(l)`` and the norm of ``dL/da(l)``
     computed both ways (``chain_grad_norm`` vs ``autograd_grad_norm``) and
     their largest absolute difference: they agree to rounding error.
+
+    Lessons: 01.
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     jacs = layer_jacobians(model, x)

@@ -21,7 +21,10 @@ def _as_labels(x, name: str) -> torch.Tensor:
 
 
 def confusion_matrix(preds, targets, num_classes: int) -> torch.Tensor:
-    """``int64 [num_classes, num_classes]``: row = true class, column = predicted class."""
+    """``int64 [num_classes, num_classes]``: row = true class, column = predicted class.
+
+    Lessons: 07.
+    """
     preds, targets = _as_labels(preds, "preds"), _as_labels(targets, "targets")
     if preds.shape != targets.shape:
         raise ValueError(f"preds and targets differ in length: {len(preds)} vs {len(targets)}")
@@ -41,7 +44,10 @@ def _names(cm: torch.Tensor, class_names: Sequence[str] | None) -> list[str]:
 
 
 def per_class_accuracy(cm: torch.Tensor, class_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per class: ``class``, ``correct``, ``total``, ``accuracy`` (0..1, NaN if no image)."""
+    """One row per class: ``class``, ``correct``, ``total``, ``accuracy`` (0..1, NaN if no image).
+
+    Lessons: 07.
+    """
     cm = torch.as_tensor(cm)
     correct = cm.diagonal()
     total = cm.sum(1)
@@ -53,7 +59,10 @@ def per_class_accuracy(cm: torch.Tensor, class_names: Sequence[str] | None = Non
 
 
 def most_confused(cm: torch.Tensor, class_names: Sequence[str] | None = None, k: int = 5) -> pd.DataFrame:
-    """The ``k`` largest off-diagonal cells: ``true``, ``predicted``, ``count``, ``share`` of the true class."""
+    """The ``k`` largest off-diagonal cells: ``true``, ``predicted``, ``count``, ``share`` of the true class.
+
+    Lessons: 07.
+    """
     cm = torch.as_tensor(cm)
     names = _names(cm, class_names)
     off = cm.clone()
@@ -74,6 +83,8 @@ def mistakes(preds, targets, true_class: int | None = None, predicted_class: int
     """Indices of misclassified samples (optionally one true/predicted class), for a gallery.
 
     ``k`` keeps at most ``k`` of them: the first ones, or a seeded random choice with ``seed``.
+
+    Lessons: 07.
     """
     preds, targets = _as_labels(preds, "preds"), _as_labels(targets, "targets")
     wrong = preds != targets

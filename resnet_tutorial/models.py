@@ -534,6 +534,8 @@ def make_deep_mlp(
     path clean — no activation after the addition, as in He et al.'s
     "Identity mappings in deep residual networks" — so the gradient reaches
     the first layer without passing through any activation's slope.
+
+    Lessons: 01.
     """
     _check_options(depth, width, activation, init, "make_deep_mlp", "width")
     if in_features < 1 or num_classes < 1:
@@ -571,6 +573,8 @@ def make_deep_cnn(
 
     ``stem_stride=2`` halves 28×28 to 14×14 so depth 100 stays cheap.
     ``shortcut=True`` wraps hidden layers 2…depth as ``x + layer(x)``.
+
+    Lessons: 01.
     """
     _check_options(depth, channels, activation, init, "make_deep_cnn", "channels")
     if in_channels < 1 or num_classes < 1 or stem_stride < 1:
@@ -637,6 +641,8 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
     (``{"name": ..., "kwargs": ...}``), which checkpoints store, so that
     :func:`resnet_tutorial.checkpoints.load_model` rebuilds it from a file in
     one call (as timm's ``create_model(..., checkpoint_path=)`` does).
+
+    Lessons: 03, 04, 06, 07, 09.
     """
     model = _build(name, kwargs)
     model.model_spec = {"name": name, "kwargs": dict(kwargs)}

@@ -90,6 +90,8 @@ def plot_history(
     one colour per run). A metric ``m`` plots the columns ``train_m`` and
     ``test_m`` where present (or the column ``m`` itself, e.g. ``lr``).
     Accuracies at most 1 are shown as fractions, larger ones as percent.
+
+    Lessons: 05, 07, 09.
     """
     runs = _as_named_frames(history, "plot_history")
     if isinstance(metrics, str):
@@ -149,6 +151,8 @@ def plot_grad_norms(
     Takes ``gradients.grad_norms`` output, or a dict ``name -> DataFrame`` to
     overlay several models. A log y-axis is the default because the norms
     of a deep plain net span many decades.
+
+    Lessons: 01, 02.
     """
     runs = _as_named_frames(grad_norms, "plot_grad_norms")
     own_figure = ax is None
@@ -216,6 +220,8 @@ def plot_activation_histograms(
     ``samples`` column) or a dict ``layer name -> tensor/array`` of outputs.
     With more than ``max_layers`` layers, evenly spaced ones are shown
     (always the first and the last).
+
+    Lessons: 01.
     """
     if isinstance(stats, pd.DataFrame):
         _require_columns(stats, ["samples"], "plot_activation_histograms (call activation_stats(..., samples=True))")
@@ -254,6 +260,8 @@ def plot_update_ratios(
     A ratio near 1e-3 (Karpathy's rule of thumb) means each step changes the
     weights by about a thousandth of their size; far below it the layer
     barely learns, far above it the step is too large.
+
+    Lessons: 01.
     """
     _require_columns(df, ["step", "log10_ratio"], "plot_update_ratios")
     key = "index" if "index" in df.columns else "layer"
@@ -289,6 +297,8 @@ def plot_step_losses(
     Takes ``update_to_data_ratios`` output (one row per layer and step; the
     loss is read once per step). ``chance_level`` draws a dotted line, e.g.
     ``math.log(10)`` = 2.303, the cross-entropy of a uniform guess over 10 classes.
+
+    Lessons: 01, 02.
     """
     named = _as_named_frames(runs, "plot_step_losses")
     fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -321,6 +331,8 @@ def plot_confusion_matrix(
 
     ``normalize=True`` divides each row by its total so a cell reads "share of
     the images of this true class that got this prediction".
+
+    Lessons: 07.
     """
     import seaborn as sns
 
@@ -371,6 +383,8 @@ def plot_image_grid(
     ``images`` is ``[N, C, H, W]`` or ``[N, H, W]`` (tensor or array; uint8 is
     read as 0..255). Pass the normalization ``mean``/``std`` to undo it for
     display. Titles read ``class`` or, with ``preds``, ``pred (true: label)``.
+
+    Lessons: 00, 07.
     """
     x = _to_numpy(images)
     if x.ndim == 4:
@@ -446,7 +460,10 @@ def plot_class_examples(
 
 
 def plot_class_balance(counts: Mapping[str, Any], class_names: Sequence[str] | None = None) -> Figure:
-    """Grouped bars: images per class for each split, e.g. ``{"train": counts, "test": counts}``."""
+    """Grouped bars: images per class for each split, e.g. ``{"train": counts, "test": counts}``.
+
+    Lessons: 00.
+    """
     if not isinstance(counts, Mapping) or not counts:
         raise ValueError("plot_class_balance expects a dict split name -> per-class counts")
     arrays = {k: _to_numpy(v).ravel() for k, v in counts.items()}

@@ -264,7 +264,10 @@ def _collective_device(device: torch.device) -> torch.device:
 def predict(
     model: nn.Module, loader: Iterable, device: str | torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted classes and true targets (both int64 on the CPU) for every batch of ``loader``."""
+    """Predicted classes and true targets (both int64 on the CPU) for every batch of ``loader``.
+
+    Lessons: 07.
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -400,6 +403,8 @@ def fit(
     (pass loaders made with ``num_replicas``/``rank``), the history's metrics
     are sums over all processes, BatchNorm statistics are averaged at the end of
     every epoch, and only rank 0 shows progress and writes the checkpoint.
+
+    Lessons: 07.
     """
     cfg = FitConfig.of(config, options)
     if resume and checkpoint is None:

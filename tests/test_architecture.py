@@ -109,3 +109,13 @@ def test_every_lesson_has_its_module_and_back():
         f"notebooks without a lessons/ module: {sorted(notebooks - modules)}; "
         f"lesson modules without a notebook: {sorted(modules - notebooks)}"
     )
+
+
+def test_library_docstrings_name_the_lessons_that_use_them():
+    # d2l-style tags ("Lessons: 01, 03."), kept true by scripts/tag_lessons.py
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "tag_lessons.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
