@@ -539,6 +539,7 @@ def fast_loaders(
     pad: int = 4,
     num_replicas: int = 1,
     rank: int = 0,
+    drop_last: bool = False,
 ) -> tuple[TensorLoader, TensorLoader]:
     """``(train_loader, test_loader)`` as :class:`TensorLoader`s on ``device``.
 
@@ -546,7 +547,9 @@ def fast_loaders(
     ``pad``-pixel zero border, horizontal flips); the test loader never does.
     ``in_channels=3`` repeats the gray channel for 3-channel models. With
     ``num_replicas > 1`` both loaders give process ``rank`` its shard (see
-    :class:`TensorLoader`); ``batch_size`` is then per process.
+    :class:`TensorLoader`); ``batch_size`` is then per process. ``drop_last``
+    leaves out the training loader's last, smaller batch (its noisier loss shows
+    as a spike in per-step loss curves).
 
     Lessons: 01, 07.
     """
@@ -574,6 +577,7 @@ def fast_loaders(
                 pad=pad,
                 num_replicas=num_replicas,
                 rank=rank,
+                drop_last=drop_last and train,
             )
         )
     return loaders[0], loaders[1]

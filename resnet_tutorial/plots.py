@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 __all__ = [
     "plot_history",
@@ -168,6 +169,7 @@ def plot_grad_norms(
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("layer index (0 = first layer, input → output)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # layers are counted, not measured
     ax.set_ylabel("gradient norm ‖∂L/∂W‖₂ (L2, per layer)")
     ax.grid(alpha=0.3, which="both")
     if len(runs) > 1 or next(iter(runs)):
@@ -198,6 +200,7 @@ def plot_layer_stats(stats: pd.DataFrame, columns: Sequence[str], *, ax: plt.Axe
     for col in columns:
         ax.plot(x, 100 * stats[col].to_numpy(dtype=float), marker="o", markersize=3, label=_STAT_LABELS.get(col, col))
     ax.set_xlabel("activation layer index (input → output)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("share of outputs (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
@@ -277,6 +280,7 @@ def plot_update_ratios(
         ax.plot(part["step"].to_numpy(), part["log10_ratio"].to_numpy(dtype=float), color=color, label=label)
     ax.axhline(reference, color="black", linestyle="--", linewidth=1, label=f"reference 1e{reference:g}")
     ax.set_xlabel("training step (optimizer updates)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("log10(update std / weight std)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="layer (input → output)", title_fontsize=7)
@@ -309,6 +313,7 @@ def plot_step_losses(
     if chance_level is not None:
         ax.axhline(chance_level, color="gray", linestyle=":", label=f"chance level ({chance_level:.3f})")
     ax.set_xlabel("training step (optimizer updates)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("training loss (cross-entropy, nats)")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:

@@ -14,7 +14,7 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from resnet_tutorial import diagnostics, models  # noqa: E402
+from resnet_tutorial import data, diagnostics, models  # noqa: E402
 from resnet_tutorial.lessons import l01_vanishing_exploding_gradients as L01  # noqa: E402
 
 
@@ -63,7 +63,7 @@ def test_grad_norms_match_manual_backward_in_forward_order() -> None:
     nn.functional.cross_entropy(ref(x), y).backward()
 
     model.inp.weight.grad = torch.full_like(model.inp.weight, 123.0)  # stale gradient must not leak in
-    df = L01.grad_norms(model, x, y)
+    df = diagnostics.grad_norms(model, x, y)
     assert list(df.columns) == ["index", "layer", "type", "numel", "param_norm", "grad_norm"]
     assert list(df["layer"]) == ["inp", "out"]  # forward order, not registration order (out, norm, inp)
     assert list(df["index"]) == [0, 1]
@@ -81,7 +81,7 @@ def test_grad_norms_kinds_none_includes_batchnorm_and_restores_running_stats() -
     model = Reordered()
     x, y = _batch()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    df = L01.grad_norms(model, x, y, kinds=None)
+    df = diagnostics.grad_norms(model, x, y, kinds=None)
     assert list(df["layer"]) == ["inp", "norm", "out"]
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed"
@@ -91,19 +91,19 @@ def test_grad_norms_bad_input_messages() -> None:
     model = Reordered()
     x, y = _batch()
     with pytest.raises(ValueError, match="targets"):
-        L01.grad_norms(model, x, y[:-1])
+        diagnostics.grad_norms(model, x, y[:-1])
     with pytest.raises(ValueError, match="Tensor"):
-        L01.grad_norms(model, x.numpy(), y)
+        diagnostics.grad_norms(model, x.numpy(), y)
 
 
 def test_hooks_removed_when_forward_raises() -> None:
     model = Exploding()
     x = torch.randn(2, 4)
     with pytest.raises(RuntimeError, match="boom"):
-        L01.grad_norms(model, x, torch.zeros(2, dtype=torch.long))
+        diagnostics.grad_norms(model, x, torch.zeros(2, dtype=torch.long))
     assert _hook_count(model) == 0
     with pytest.raises(RuntimeError, match="boom"):
-        L01.activation_stats(model, x)
+        diagnostics.activation_stats(model, x)
     assert _hook_count(model) == 0
 
 
@@ -119,7 +119,7 @@ def test_activation_stats_on_hand_made_input() -> None:
             [-2.0, 1.0, 3.0, 40.0],
         ]
     )
-    df = L01.activation_stats(model, x, samples=True)
+    df = diagnostics.activation_stats(model, x, samples=True)
     relu, sig = df.iloc[0], df.iloc[1]
     assert relu["layer"] == "0" and relu["type"] == "ReLU"
     assert relu["frac_zero"] == pytest.approx(6 / 16)
@@ -139,7 +139,7 @@ def test_activation_stats_tanh_threshold_and_reused_module() -> None:
     act = nn.Tanh()
     model = nn.Sequential(act, act)  # the same module called twice -> two rows
     x = torch.tensor([[0.0, 3.0], [-3.0, 0.5]])
-    df = L01.activation_stats(model, x)
+    df = diagnostics.activation_stats(model, x)
     assert list(df["layer"]) == ["0", "0#2"]
     assert df.iloc[0]["frac_saturated"] == pytest.approx(0.5)  # tanh(±3) = ±0.995 > 0.97
     assert len(df) == 2
@@ -149,7 +149,7 @@ def test_activation_stats_dead_channels_of_conv_maps() -> None:
     model = nn.Sequential(nn.ReLU())
     x = torch.randn(3, 4, 5, 5).abs() + 0.1
     x[:, 1] = -1.0  # channel 1 is off everywhere, for every image
-    df = L01.activation_stats(model, x)
+    df = diagnostics.activation_stats(model, x)
     assert df.iloc[0]["frac_dead_units"] == pytest.approx(1 / 4)
     assert df.iloc[0]["frac_zero"] == pytest.approx(1 / 4)
 
@@ -195,7 +195,7 @@ def test_builders_reject_bad_options(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         models.make_deep_mlp(**kw)
     with pytest.raises(ValueError, match="arch"):
-        L01.make_deep_net("rnn", 3)
+        models.make_deep_net("rnn", 3)
 
 
 # --------------------------------------------------------------------------- the depth facts
@@ -203,7 +203,7 @@ def _first_over_last(shortcut: bool, bn: bool, depth: int = 30) -> float:
     torch.manual_seed(0)
     x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
     model = models.make_deep_mlp(depth, activation="sigmoid", bn=bn, shortcut=shortcut).double()
-    df = L01.grad_norms(model, x, y)
+    df = diagnostics.grad_norms(model, x, y)
     return float(df["grad_norm"].iloc[0] / df["grad_norm"].iloc[-1])
 
 
@@ -254,7 +254,7 @@ def test_update_to_data_ratios_shape_and_value() -> None:
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])  # a copy was trained
     # step 1, plain SGD: the ratio is std(lr * grad) / std(W)
-    L01.grad_norms(model, x, y)
+    diagnostics.grad_norms(model, x, y)
     w = model.hidden1.linear.weight
     expected = float((0.05 * w.grad).std() / w.detach().std())
     got = df[(df["step"] == 1) & (df["index"] == 0)]["ratio"].iloc[0]
@@ -320,7 +320,7 @@ def test_first_layer_explorer_has_four_curves() -> None:
 
 
 def test_fashion_batch_is_normalized_real_data() -> None:
-    x, y = L01.fashion_batch(64)  # make test's setup installs FashionMNIST: missing data is a failure
+    x, y = data.fashion_batch(64)  # make test's setup installs FashionMNIST: missing data is a failure
     assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32
     assert y.shape == (64,) and int(y.max()) <= 9
     assert abs(float(x.mean())) < 0.3 and 0.7 < float(x.std()) < 1.3
@@ -331,11 +331,11 @@ def test_per_layer_factor_counts_layers_back_from_the_output() -> None:
     # hidden layers 0..4 shrink by 5x per layer toward the input; the head (5) has its own scale
     norms = np.r_[5.0 ** -(4 - idx[:5]), 123.0]
     df = pd.DataFrame({"index": idx, "grad_norm": norms})
-    fit = L01.per_layer_factor(df)
+    fit = diagnostics.per_layer_factor(df)
     assert fit.factor == pytest.approx(0.2)
-    assert L01.per_layer_factor(df, skip_head=False).factor != pytest.approx(0.2)
+    assert diagnostics.per_layer_factor(df, skip_head=False).factor != pytest.approx(0.2)
     with pytest.raises(ValueError, match="grad_norms"):
-        L01.per_layer_factor(pd.DataFrame({"x": [1]}))
+        diagnostics.per_layer_factor(pd.DataFrame({"x": [1]}))
 
 
 def test_update_ratios_stop_when_training_diverges() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from tqdm.auto import tqdm
 
 from ..data import fashion_batch
@@ -148,6 +149,7 @@ def draw_gradient_explorer(
     axes[1].plot(x, stats["mean"], marker="o", markersize=3, label="mean")
     axes[1].fill_between(x, stats["mean"] - stats["std"], stats["mean"] + stats["std"], alpha=0.25, label="± std")
     axes[1].set_xlabel("activation layer index (input → output)")
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].set_ylabel("activation value (unitless)")
     axes[1].set_title("activation mean ± std", fontsize=10)
     axes[1].legend(fontsize=8)
