@@ -221,3 +221,11 @@ def test_summary_estimates_match_torchsummary_text():
     assert number("Forward/backward pass size (MB)") == pytest.approx(est["forward_backward_mb"], abs=0.006)
     assert number("Params size (MB)") == pytest.approx(est["params_mb"], abs=0.006)
     assert number("Input size (MB)") == pytest.approx(est["input_mb"], abs=0.006)
+
+
+def test_bn_gradients_grow_toward_the_input_with_depth():
+    growth = L02.bn_gradient_growth(depths=(10, 40), n=32)
+    assert list(growth["depth"]) == [10, 40]
+    # at 10 layers the first and last layer get gradients of the same order; at 40 the first gets far more
+    assert 0.1 < growth["first_over_last"].iloc[0] < 10
+    assert growth["first_over_last"].iloc[1] > 10 * growth["first_over_last"].iloc[0]
