@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from ..blocks import BasicBlock, PostBasicBlock, Residual, ResidualBlock
@@ -192,8 +193,11 @@ def draw_shortcut_explorer(
                 label="plain twin (shortcut='none')")
     ax.plot(chosen["index"], chosen["grad_norm"], "o-", ms=3, color="C0",
             label=f"shortcut={shortcut!r}")
+    last = chosen.iloc[-1]  # the classifier, not a conv: mark it so it is not read as one
+    ax.annotate("fc", (last["index"], last["grad_norm"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_yscale("log")
-    ax.set_xlabel("layer index (0 = first conv, input → output)")
+    ax.set_xlabel("layer index (0 = first conv, input → output; the last point is the fc layer)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("gradient norm ‖∂L/∂W‖₂")
     ax.set_title(f"{depth}-layer CIFAR-style net, one FashionMNIST batch of {batch_size}")
     ax.grid(alpha=0.3, which="both")
