@@ -189,7 +189,9 @@ def test_vgg16_versus_resnet18_claims():
 
 def test_stem_order_comparison():
     x = torch.randn(4, 1, 40, 40)
-    df = L04.stem_order_comparison(x, channels=8).set_index("order")
+    df = L04.stem_order_comparison(x, channels=8)
+    assert set(df["where"]) == {"before the max pool", "after the max pool"}
+    df = df[df["where"] == "before the max pool"].set_index("order")
     relu_first = df.loc["Conv → ReLU → BN (post 000)"]
     bn_first = df.loc["Conv → BN → ReLU (usual)"]
     assert bn_first["negative_fraction"] == 0 and bn_first["zero_fraction"] > 0.3

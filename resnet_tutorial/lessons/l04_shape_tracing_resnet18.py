@@ -248,14 +248,15 @@ def plot_costs(table: pd.DataFrame) -> Figure:
 
 
 def stem_order_comparison(x: torch.Tensor, channels: int = 64, seed: int = 0) -> pd.DataFrame:
-    """Post 000's stem order Conv -> ReLU -> BN versus the usual Conv -> BN -> ReLU.
+    """Post 000's stem order Conv -> ReLU -> BN versus the usual Conv -> BN -> ReLU, then the max pool.
 
     Both stems share the same 7x7 stride-3 conv weights and run in train mode
-    (batch statistics) on ``x``. Returns per order: ``negative_fraction`` and
-    ``zero_fraction`` of the stem output, its ``mean`` and ``std``. With ReLU
-    first, BN re-centres the rectified values, so about half of what the next
-    block receives is negative again and the exact zeros are gone; with BN first
-    the output is non-negative with about half exact zeros, as ReLU intends.
+    (batch statistics) on ``x``. One row per order and place: ``"before the max pool"``
+    (the normalised/rectified stem output) and ``"after the max pool"`` (what the
+    first block receives), with the ``negative_fraction`` and ``zero_fraction``
+    of the values, their ``mean`` and ``std``. With ReLU first, BN re-centres
+    the rectified values, so about half are negative again and the exact zeros are
+    gone; the 3x3 max pool then keeps mostly the positive maxima.
     """
     if x.dim() != 4:
         raise ValueError(f"x must be N x C x H x W, got shape {tuple(x.shape)}")
@@ -265,20 +266,16 @@ def stem_order_comparison(x: torch.Tensor, channels: int = 64, seed: int = 0) ->
         "Conv → ReLU → BN (post 000)": nn.Sequential(conv, nn.ReLU(), nn.BatchNorm2d(channels)),
         "Conv → BN → ReLU (usual)": nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU()),
     }
+    pool = nn.MaxPool2d(3, stride=2, padding=1)
     rows = []
     for name, stem in stems.items():
         stem.train()
         with torch.no_grad():
             y = stem(x)
-        rows.append(
-            {
-                "order": name,
-                "negative_fraction": float((y < 0).float().mean()),
-                "zero_fraction": float((y == 0).float().mean()),
-                "mean": float(y.mean()),
-                "std": float(y.std()),
-            }
-        )
+            for where, v in (("before the max pool", y), ("after the max pool", pool(y))):
+                rows.append({"order": name, "where": where, "negative_fraction": float((v < 0).float().mean()),
+                             "zero_fraction": float((v == 0).float().mean()), "mean": float(v.mean()),
+                             "std": float(v.std())})
     return pd.DataFrame(rows)
 
 
