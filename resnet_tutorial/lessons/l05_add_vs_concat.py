@@ -4,8 +4,11 @@
 * :func:`downstream_params` -- what the *next* conv pays for a cat merge.
 * :func:`merge_network` / :func:`network_table` -- the same CIFAR-style net
   with add or cat merges: channels per block, parameters.
-* :func:`merge_grad_norms` -- per-layer gradient norms of either net.
-* :func:`compare_add_cat` -- a short training of both on a FashionMNIST subset.
+* :func:`merge_grad_norms` -- per-layer weight-gradient norms of either net;
+  :func:`block_input_grad_norms` -- the gradient at every block's input.
+* :func:`compare_add_cat` -- a short training of both on a FashionMNIST subset;
+  :func:`cache_add_cat_runs` / :func:`load_add_cat_runs` / :func:`plot_add_cat_runs`
+  -- the longer, several-seed runs the lesson shows.
 * :func:`draw_merge_explorer` -- channels, parameters and gradients for the
   chosen merge.
 * :func:`inception_bookkeeping` / :func:`densenet_bookkeeping` -- how
@@ -14,13 +17,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from ..data import fashion_batch, fast_loaders
+from ..device import machine_line
 from ..diagnostics import grad_norms, num_params
 from ..models import CifarResNet
 from ..train import fit
@@ -86,7 +97,9 @@ def merge_network(merge: str = "add", depth: int = 8, width: int = 1, seed: int 
 def network_table(depth: int = 8, width: int = 1) -> pd.DataFrame:
     """Per block of both nets (and their ``fc``): channels in, channels out, parameters.
 
-    Columns ``merge, layer, index, in_channels, out_channels, params``.
+    Columns ``merge, layer, index, in_channels, out_channels, shortcut, params``
+    (``shortcut``: ``"identity"`` where the shapes let the block add its input
+    unchanged, else ``"1x1 projection"``).
     """
     rows = []
     for merge in ("add", "cat"):
@@ -94,10 +107,11 @@ def network_table(depth: int = 8, width: int = 1) -> pd.DataFrame:
         for i, b in enumerate(net.blocks()):
             rows.append({"merge": merge, "layer": f"block{i}", "index": i,
                          "in_channels": b.in_channels, "out_channels": b.out_channels,
+                         "shortcut": "identity" if isinstance(b.shortcut, nn.Identity) else "1x1 projection",
                          "params": num_params(b)})
         rows.append({"merge": merge, "layer": "fc", "index": i + 1,
-                     "in_channels": net.fc.in_features,
-                     "out_channels": net.fc.out_features, "params": num_params(net.fc)})
+                     "in_channels": net.fc.in_features, "out_channels": net.fc.out_features,
+                     "shortcut": "", "params": num_params(net.fc)})
     return pd.DataFrame(rows)
 
 
@@ -106,6 +120,39 @@ def merge_grad_norms(merge: str = "add", depth: int = 8, batch_size: int = 32,
     """Per-layer weight-gradient norms on one FashionMNIST batch."""
     x, y = fashion_batch(batch_size, seed)
     return grad_norms(merge_network(merge, depth, seed=seed).train(), x, y)
+
+
+def block_input_grad_norms(merge: str = "add", depth: int = 8, batch_size: int = 32,
+                           seed: int = 0) -> pd.DataFrame:
+    """‖∂L/∂x_l‖ at the input of every block ``l`` (one FashionMNIST batch, train mode).
+
+    This is the quantity the identity-path argument is about: with an add merge
+    and identity shortcuts, ``∂L/∂x_l`` contains ``∂L/∂x_L`` unchanged; a cat
+    stack has no weight-free path. One row per block, aligned by block index
+    (both nets have the same blocks, the cat net just has more weights in them):
+    columns ``block, in_channels, shortcut, grad_norm``.
+    """
+    x, y = fashion_batch(batch_size, seed)
+    net = merge_network(merge, depth, seed=seed).train()
+    blocks = net.blocks()
+    inputs: list[torch.Tensor] = []
+
+    def keep_input(module: nn.Module, args: tuple) -> None:
+        args[0].retain_grad()
+        inputs.append(args[0])
+
+    handles = [b.register_forward_pre_hook(keep_input) for b in blocks]
+    try:
+        nn.functional.cross_entropy(net(x), y).backward()
+    finally:
+        for h in handles:
+            h.remove()
+    return pd.DataFrame([
+        {"block": i, "in_channels": b.in_channels,
+         "shortcut": "identity" if isinstance(b.shortcut, nn.Identity) else "1x1 projection",
+         "grad_norm": float(t.grad.norm())}
+        for i, (b, t) in enumerate(zip(blocks, inputs))
+    ])
 
 
 def compare_add_cat(
@@ -134,8 +181,9 @@ def compare_add_cat(
 
 
 def draw_merge_explorer(merge: str = "add", depth: int = 8, batch_size: int = 32) -> Figure:
-    """Three panels for the chosen merge (the other one in gray for reference):
-    channels after each block, parameters per block, gradient norm per layer."""
+    """Three panels for the chosen merge (the other one in gray for reference), all on the
+    block axis: channels after each block, parameters per block, and the gradient
+    norm at each block's input (:func:`block_input_grad_norms`)."""
     table = network_table(depth)
     other = "cat" if merge == "add" else "add"
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -146,15 +194,15 @@ def draw_merge_explorer(merge: str = "add", depth: int = 8, batch_size: int = 32
         idx = t["index"].to_numpy(dtype=float)
         axes[0].plot(idx, t.out_channels.to_numpy(dtype=float), marker="o", label=m, **style)
         axes[1].plot(idx, t.params.to_numpy(dtype=float), marker="o", label=m, **style)
-        g = merge_grad_norms(m, depth, batch_size)
-        axes[2].plot(g["index"], g["grad_norm"], marker="o", ms=3, label=m, **style)
+        g = block_input_grad_norms(m, depth, batch_size)
+        axes[2].plot(g["block"], g["grad_norm"], marker="o", ms=3, label=m, **style)
     axes[0].set_ylabel("channels after the merge")
     axes[1].set_ylabel("parameters per block")
-    axes[2].set_ylabel("gradient norm ‖∂L/∂W‖₂")
+    axes[2].set_ylabel("gradient at the block's input ‖∂L/∂x‖₂")
     axes[2].set_yscale("log")
-    for ax in axes[:2]:
+    for ax in axes:
         ax.set_xlabel("block index (input → output)")
-    axes[2].set_xlabel("layer index (input → output)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     total = {m: num_params(merge_network(m, depth)) for m in ("add", "cat")}
     fig.suptitle(
         f"merge={merge!r}, depth {depth}: {total[merge]:,} parameters "
@@ -198,3 +246,68 @@ def densenet_bookkeeping(layers: int = 6) -> pd.DataFrame:
     rows.append({"layer": "block output (torch.cat)", "channels_in": out, "new_channels": None})
     return pd.DataFrame(rows)
 
+
+CACHE = Path(__file__).resolve().parents[2] / "results" / "add_vs_cat.csv"
+
+
+def cache_add_cat_runs(depth: int = 14, epochs: int = 6, per_class: int = 600, test_per_class: int = 200,
+                       seeds: Sequence[int] = (0, 1, 2), out: str | os.PathLike = CACHE,
+                       progress: bool = True) -> pd.DataFrame:
+    """Longer add-vs-cat runs over several seeds, written to ``out`` (+ ``.json`` with the settings).
+
+    What section 4 of the lesson plots instead of a 2-epoch live run;
+    ``python scripts/cache_add_vs_cat.py`` reproduces it.
+    """
+    start = time.perf_counter()
+    frames = []
+    for seed in seeds:
+        h = compare_add_cat(depth=depth, epochs=epochs, per_class=per_class, test_per_class=test_per_class,
+                            batch_size=64, seed=seed, progress=progress)
+        h.insert(1, "seed", seed)
+        frames.append(h)
+    table = pd.concat(frames, ignore_index=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    os.replace(tmp, out)
+    meta = {"depth": depth, "epochs": epochs, "per_class": per_class, "test_per_class": test_per_class,
+            "seeds": list(seeds), "batch_size": 64, "recipe": "train.fit defaults (SGD momentum 0.9, lr 0.1, cosine)",
+            "wall_seconds": round(time.perf_counter() - start, 1), "machine": machine_line(),
+            "torch": torch.__version__, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            "command": "python scripts/cache_add_vs_cat.py"}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return table
+
+
+def load_add_cat_runs(path: str | os.PathLike = CACHE) -> pd.DataFrame:
+    """The cached runs of :func:`cache_add_cat_runs` (settings in ``.attrs["meta"]``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no cached add-vs-cat runs at {path}; create them with `python scripts/cache_add_vs_cat.py`")
+    table = pd.read_csv(path)
+    meta = path.with_suffix(".json")
+    table.attrs["meta"] = json.loads(meta.read_text()) if meta.is_file() else {}
+    return table
+
+
+def plot_add_cat_runs(table: pd.DataFrame) -> Figure:
+    """Test accuracy per epoch, mean over seeds with the min-max band, for both merges."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for merge, color in (("add", "C0"), ("cat", "C1")):
+        runs = table[table["merge"] == merge]
+        for ax, col, label in ((axes[0], "train_loss", "training loss"), (axes[1], "test_acc", "test accuracy (%)")):
+            per_epoch = runs.groupby("epoch")[col]
+            scale = 100 if col == "test_acc" else 1
+            mean, lo, hi = (scale * per_epoch.mean(), scale * per_epoch.min(), scale * per_epoch.max())
+            ax.plot(mean.index, mean, marker="o", color=color, label=f"{merge} (mean of {runs['seed'].nunique()} seeds)")
+            ax.fill_between(mean.index, lo, hi, color=color, alpha=0.2)
+            ax.set_ylabel(label)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("add vs cat merge, cached runs: band = min to max over seeds")
+    fig.tight_layout()
+    return fig
