@@ -21,7 +21,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..blocks import BasicBlock, Bottleneck, ConvBlock, IdentityBlock
+from ..blocks import BasicBlock, Bottleneck, ConvBlock
 from ..diagnostics import count_flops, num_params
 from ..models import ResNet, create_model
 
@@ -52,15 +52,16 @@ def block_comparison(size: int = 56) -> pd.DataFrame:
     * basic block at 64 channels (ResNet-18/34's first stage),
     * bottleneck 256 -> 64 -> 64 -> 256 (ResNet-50's first stage): 4x the
       channels for about the same cost,
-    * a basic block at 256 channels: what 256 channels cost without the 1x1s,
-    * post 001's Identity Block (the same bottleneck, its own code).
+    * a basic block at 256 channels: what 256 channels cost without the 1x1s.
+
+    (Post 001's ``IdentityBlock(256)`` is the same bottleneck in the post's own
+    code; the lesson checks that it costs exactly as much instead of listing it twice.)
     """
     torch.manual_seed(0)
     cases = [
         ("basic block, 64 ch", BasicBlock(64, 64), 64),
         ("bottleneck 256→64→64→256", Bottleneck(256, 64), 256),
         ("basic block, 256 ch", BasicBlock(256, 256), 256),
-        ("post 001 IdentityBlock(256)", IdentityBlock(256), 256),
     ]
     rows = []
     for name, block, channels in cases:
@@ -122,14 +123,23 @@ def stage_costs(depth: int = 50, input_size: int = 224, num_classes: int = 1000)
 
 
 def draw_depth_costs(depth: int = 50, input_size: int = 224) -> Figure:
-    """Bars of parameters (millions) and GFLOPs per stage for ResNet-``depth``."""
+    """Bars of parameters (millions) and GFLOPs per stage for ResNet-``depth``.
+
+    The y-axes are the same for every depth (the largest stage of ResNet-152 sets
+    them), so switching depth shows the change in the bars, not in the axes.
+    """
     table = stage_costs(depth, input_size)
+    largest = [stage_costs(d, input_size) for d in DEPTHS]
+    top_params = 1.08 * max(t.params.max() for t in largest) / 1e6
+    top_flops = 1.08 * max(t.flops.max() for t in largest) / 1e9
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     color = "C0" if depth < 50 else "C1"
     axes[0].bar(table.stage, table.params / 1e6, color=color)
     axes[0].set_ylabel("parameters (millions)")
     axes[1].bar(table.stage, table.flops / 1e9, color=color)
     axes[1].set_ylabel("GFLOPs per image (1 MAC = 2 FLOPs)")
+    axes[0].set_ylim(0, top_params)
+    axes[1].set_ylim(0, top_flops)
     for ax in axes:
         ax.set_xlabel("stage (input → output)")
         ax.grid(alpha=0.3, axis="y")
