@@ -103,7 +103,7 @@ def plot_history(
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric in zip(axes[0], metrics):
         found = False
-        ymax = -math.inf
+        ymax, ymin, xs = -math.inf, math.inf, set()
         for i, (name, df) in enumerate(runs.items()):
             x = df["epoch"].to_numpy() if "epoch" in df.columns else np.arange(1, len(df) + 1)
             color = colors[i % len(colors)]
@@ -112,7 +112,8 @@ def plot_history(
                 if col not in df.columns or df[col].isna().all():
                     continue
                 y = df[col].to_numpy(dtype=float)
-                ymax = max(ymax, np.nanmax(y))
+                ymax, ymin = max(ymax, np.nanmax(y)), min(ymin, np.nanmin(y))
+                xs |= set(x.tolist())
                 label = f"{name} {split}".strip()
                 ax.plot(x, y, style, color=color, marker="o", markersize=3, label=label)
                 found = True
@@ -127,6 +128,13 @@ def plot_history(
         ylabel = _METRIC_LABELS.get(metric, metric)
         if metric == "acc":
             ylabel += " (%)" if ymax > 1.0 else " (fraction correct)"
+            full = 100.0 if ymax > 1.0 else 1.0  # never zoom into a +-4 % band around one point
+            pad = max(0.05 * full, 0.1 * (ymax - ymin))
+            ax.set_ylim(max(0.0, ymin - pad), min(full, ymax + pad) + 0.01 * full)
+        if len(xs) == 1:  # a one-epoch run: one point per curve, centred in a readable axis
+            x0 = next(iter(xs))
+            ax.set_xlim(x0 - 1, x0 + 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -420,7 +428,9 @@ def plot_image_grid(
 
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, 1.7 * nrows), squeeze=False)
+    # two-line titles ("pred (true: ...)") need more room above each image than one-line labels
+    row_height = 2.1 if pr is not None else 1.7
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.5 * ncols, row_height * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -433,7 +443,7 @@ def plot_image_grid(
             ax.set_title(text, fontsize=7, color="red" if wrong else "green")
         elif lab is not None:
             ax.set_title(name_of(lab[i]), fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=0.6)
     return fig
 
 

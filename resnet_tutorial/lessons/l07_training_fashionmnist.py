@@ -68,7 +68,8 @@ def training_explorer(
     return plot_history(
         {model: history},
         title=f"{model}: {10 * per_class} training images, {epochs} epoch(s): "
-        f"test accuracy {100 * last['test_acc']:.1f} % on {10 * test_per_class} images",
+        f"test accuracy {100 * last['test_acc']:.1f} % on {10 * test_per_class} images "
+        f"({history['seconds'].sum():.0f} s)",
     )
 
 
