@@ -27,10 +27,12 @@ backward pass is plain autograd through the formula above.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BatchNorm2d", "batch_norm_2d", "batch_norm_forward"]
+__all__ = ["BatchNorm2d", "batch_norm_2d", "batch_norm_forward", "recompute_bn_stats"]
 
 
 def _check_input(x: Tensor, num_features: int | None, where: str) -> None:
@@ -216,3 +218,35 @@ class BatchNorm2d(nn.Module):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, track_running_stats={self.track_running_stats}"
         )
+
+
+def recompute_bn_stats(model: nn.Module, data: Tensor | Iterable, batch_size: int = 64) -> nn.Module:
+    """Re-estimate every BN layer's running statistics on ``data`` (in place), return the model.
+
+    ``data`` is a tensor of inputs (cut into batches of ``batch_size``) or an
+    iterable of batches, each a tensor or an ``(inputs, targets)`` pair. The
+    running averages collected during training trail the weights (an
+    exponential average over the last ~1/momentum batches, taken while the
+    weights were still moving), and a net that was never trained has none
+    (mean 0, variance 1). One pass with ``momentum=None`` replaces them by the
+    plain average over ``data`` for the *current* weights. Weights are
+    unchanged; the model is left in eval mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, (BatchNorm2d, nn.modules.batchnorm._BatchNorm))]
+    if not norms:
+        raise ValueError("recompute_bn_stats: the model has no batch-norm layer")
+    if isinstance(data, Tensor):
+        data = [data[i:i + batch_size] for i in range(0, data.shape[0], batch_size)]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for batch in data:
+                model(batch[0] if isinstance(batch, (tuple, list)) else batch)
+    finally:
+        for m, mom in zip(norms, saved):
+            m.momentum = mom
+    return model.eval()

@@ -16,6 +16,7 @@ from torch import nn  # noqa: E402
 
 from resnet_tutorial.lessons import l02_batch_normalization as L02  # noqa: E402
 from resnet_tutorial.lessons import l04_shape_tracing_resnet18 as L04  # noqa: E402
+from resnet_tutorial import bn as bn_module  # noqa: E402
 from resnet_tutorial.bn import BatchNorm2d  # noqa: E402
 
 
@@ -90,11 +91,11 @@ def test_batch_dependence_train_vs_eval():
 def test_recompute_bn_stats_gives_the_data_average():
     model = nn.Sequential(BatchNorm2d(2), nn.Conv2d(2, 2, 1), nn.BatchNorm2d(2, momentum=0.3))
     x = torch.randn(64, 2, 3, 3) * 2 + 5
-    L02.recompute_bn_stats(model, x, batch_size=16)
+    bn_module.recompute_bn_stats(model, x, batch_size=16)
     torch.testing.assert_close(model[0].running_mean, x.mean(dim=(0, 2, 3)), rtol=1e-5, atol=1e-5)
     assert not model.training and model[2].momentum == 0.3 and model[0].momentum == 0.1
     with pytest.raises(ValueError, match="no batch-norm"):
-        L02.recompute_bn_stats(nn.Linear(2, 2), torch.randn(3, 2))
+        bn_module.recompute_bn_stats(nn.Linear(2, 2), torch.randn(3, 2))
 
 
 def test_train_eval_experiment_small():

@@ -28,7 +28,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..bn import BatchNorm2d
+from ..bn import BatchNorm2d, recompute_bn_stats
 from ..data import fashion_batch, stratified_subset
 from ..diagnostics import grad_norms
 from ..models import make_deep_cnn
@@ -323,31 +323,6 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
         for i in range(0, x.shape[0], batch_size):
             correct += int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
     return correct / x.shape[0]
-
-
-def recompute_bn_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> nn.Module:
-    """Re-estimate every BN layer's running statistics on ``x`` (in place), return the model.
-
-    The running averages collected during training trail the weights (an
-    exponential average over the last ~1/momentum batches, taken while the
-    weights were still moving). One pass with ``momentum=None`` replaces them by
-    the plain average over ``x`` for the *final* weights. Weights are unchanged;
-    the model is left in eval mode.
-    """
-    norms = [m for m in model.modules() if isinstance(m, (BatchNorm2d, nn.modules.batchnorm._BatchNorm))]
-    if not norms:
-        raise ValueError("recompute_bn_stats: the model has no batch-norm layer")
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for i in range(0, x.shape[0], batch_size):
-            model(x[i:i + batch_size])
-    for m, mom in zip(norms, saved):
-        m.momentum = mom
-    return model.eval()
 
 
 def train_eval_experiment(

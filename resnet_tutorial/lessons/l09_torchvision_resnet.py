@@ -165,7 +165,11 @@ def _small_resnet(adapted: bool, depth: int = 18) -> nn.Module:
 
 
 def draw_feature_map_sizes(input_size: int = 28, depth: int = 50) -> Figure:
-    """Spatial size after each stage, unmodified vs adapted stem, for one input size."""
+    """Spatial size after each stage, unmodified vs adapted stem, for one input size.
+
+    The sizes depend only on the strides, so they are the same for ResNet-18 ... 152
+    (``depth`` only changes the title and which net is traced).
+    """
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     for adapted, label in ((False, "unmodified stem (7×7 stride 2 + max pool)"),
                            (True, "adapted: stride-1 conv1, no max pool")):
