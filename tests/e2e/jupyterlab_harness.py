@@ -592,3 +592,95 @@ def wait_for_redraw(explorer: Any, before: dict[str, Any], timeout_s: float = 60
         last = snap
         time.sleep(0.4)
     raise AssertionError(f"explorer output did not change within {timeout_s:.0f} s")
+
+
+# --------------------------------------------------------------------------- single cells (exercise tests)
+
+_CELL_JS = r"""
+(index) => {
+  const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+  const outputs = [];
+  const model = cell.model.outputs;
+  for (let i = 0; model && i < model.length; i++) outputs.push(model.get(i).toJSON());
+  return {
+    type: cell.model.type,
+    source: cell.model.sharedModel.getSource(),
+    count: cell.model.type === 'code' ? cell.model.executionCount : null,
+    tags: cell.model.getMetadata('tags') || [],
+    outputs,
+    text: (cell.node.querySelector('.jp-OutputArea') || {innerText: ''}).innerText,
+  };
+}
+"""
+
+
+def cell_info(page: Any, index: int) -> dict[str, Any]:
+    """The open notebook's cell ``index``: type, source, execution count, tags, outputs (JSON) and the
+    text its output area shows."""
+    return page.evaluate(_CELL_JS, index)
+
+
+def find_cells(page: Any, tag: str | None = None, contains: str | None = None) -> list[int]:
+    """Indices of the open notebook's cells that carry ``tag`` and/or whose source contains ``contains``."""
+    return page.evaluate(
+        """([tag, contains]) => window.jupyterapp.shell.currentWidget.content.widgets
+             .map((cell, i) => [cell, i])
+             .filter(([cell]) => (!tag || (cell.model.getMetadata('tags') || []).includes(tag))
+                              && (!contains || cell.model.sharedModel.getSource().includes(contains)))
+             .map(([, i]) => i)""",
+        [tag, contains],
+    )
+
+
+def run_cell(page: Any, index: int, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Select cell ``index``, run it with the "Run Selected Cell" command, wait until it has run; return
+    :func:`cell_info` afterwards."""
+    before = cell_info(page, index)["count"]
+    page.evaluate(
+        """(index) => {
+          const panel = window.jupyterapp.shell.currentWidget;
+          panel.content.activeCellIndex = index;
+          panel.content.activeCell.node.scrollIntoView({block: 'center'});
+          window.jupyterapp.commands.execute('notebook:run-cell');
+        }""",
+        index,
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        info = cell_info(page, index)
+        if info["count"] is not None and info["count"] != before and kernel_status(page) == "idle":
+            page.wait_for_timeout(300)  # let the output area render
+            return cell_info(page, index)
+        time.sleep(0.3)
+    raise TimeoutError(f"cell {index} did not finish within {timeout_s:.0f} s (kernel {kernel_status(page)!r})")
+
+
+def type_into_cell(page: Any, index: int, text: str) -> str:
+    """Replace the text of cell ``index`` the way a person does: click into its editor, select all, type.
+
+    Playwright's ``insert_text`` delivers the text as one input (as a paste does), so the
+    editor's auto-indent and bracket closing leave it as it is. Returns the cell's source afterwards.
+    """
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
+    page.keyboard.press("Escape")  # leave edit mode, as after typing
+    return cell_info(page, index)["source"]
+
+
+def run_in_kernel(page: Any, code: str, timeout_s: float = 30.0) -> str:
+    """Run ``code`` in the open notebook's kernel without a cell (test plumbing); return the reply status."""
+    return page.evaluate(
+        """async ([code, ms]) => {
+          const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+          const future = kernel.requestExecute({code, silent: false, store_history: false});
+          const timer = new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), ms));
+          const reply = await Promise.race([future.done, timer]);
+          return reply.content.status;
+        }""",
+        [code, timeout_s * 1000],
+    )
