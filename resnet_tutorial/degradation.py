@@ -110,8 +110,9 @@ def run_degradation(
     ``weights_dir/<model>.pt`` (rebuild with
     :func:`~resnet_tutorial.checkpoints.load_model`) together with its error
     on *all* training images in eval mode, and models already finished are
-    skipped. Models are trained cheapest first; a bar over all remaining
-    epochs, weighted by depth, estimates the time left.
+    skipped. Models are trained in the order of ``depths`` (and ``kinds``
+    within a depth); a bar over all remaining epochs, weighted by depth,
+    estimates the time left.
 
     Lessons: 08.
     """
@@ -125,7 +126,7 @@ def run_degradation(
                    test_per_class=test_per_class, batch_size=batch_size, lr=lr, amp=amp,
                    channels_last=channels_last, schedule=schedule, label_smoothing=label_smoothing,
                    augment=augment, nesterov=nesterov, weights_dir=weights_dir, log=log)
-    plan = sorted(((k, d) for d in depths for k in kinds), key=lambda kd: (kd[1], KINDS.index(kd[0])))
+    plan = [(k, d) for d in depths for k in kinds]  # in the order asked for (cheapest first by default)
     done, meta = _resume(out, run) if run.weights_dir is not None else ({}, {})
     todo = [(k, d) for k, d in plan if f"{k}{d}" not in done]
     clock = _Clock([(f"{k}{d}", d) for k, d in todo], epochs, progress)
@@ -244,7 +245,8 @@ def _resume(out, run: _Run) -> tuple[dict, dict]:
 
 
 def _ordered(done: dict, plan: list[tuple[str, int]]) -> pd.DataFrame:
-    names = [f"{k}{d}" for k, d in plan if f"{k}{d}" in done]
+    """The finished models' rows, by depth and then kind (whatever order they were trained in)."""
+    names = [f"{k}{d}" for k, d in sorted(plan, key=lambda kd: (kd[1], KINDS.index(kd[0]))) if f"{k}{d}" in done]
     return pd.concat([done[n][0] for n in names], ignore_index=True)
 
 
