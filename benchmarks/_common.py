@@ -51,9 +51,18 @@ def machine_info() -> dict[str, Any]:
         "gpu": gpu,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # CPUs differ 3-4x in training speed by these two (bf16 computed natively or not)
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": _native_bf16(),
         "python": platform.python_version(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _native_bf16() -> bool:
+    from resnet_tutorial.device import native_bf16
+
+    return native_bf16()
 
 
 def peak_rss_mib() -> float:

@@ -1,11 +1,13 @@
-"""Command line: ``python -m resnet_tutorial {data,train,trace,degradation}`` (or ``resnet-tutorial``).
+"""Command line: ``python -m resnet_tutorial {data,train,trace,degradation,why}`` (or ``resnet-tutorial``).
 
 * ``data [--quiet]``: locate, verify or fetch FashionMNIST and say where it is;
 * ``train --model resnet20 --epochs 5 [--subset N]``: train with a progress bar,
   print the test accuracy on the full 10,000-image test set, save a checkpoint;
 * ``trace resnet18 --input 1,3,224,224``: the layer-by-layer shape table;
 * ``degradation --depths 8 20 56 --epochs E --subset N --out results/degradation.csv``:
-  the plain-vs-residual experiment of lesson 08.
+  the plain-vs-residual experiment of lesson 08;
+* ``why --weights results/degradation_full --out results/lesson10``: lesson 10's cached
+  measurements (lesions, path gradients, loss landscapes, training without BN).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ def train_from_args(args: argparse.Namespace):
         args.lr = DEFAULT_ADAMW_LR if args.optimizer == "adamw" else DEFAULT_SGD_LR
     torch.manual_seed(args.seed)
     model_kw = {"width": args.width} if args.width != 1 else {}
+    if args.stem_stride != 1:
+        model_kw["stem_stride"] = args.stem_stride
     model = create_model(args.model, num_classes=10, **model_kw)
     if args.sync_bn and ctx.distributed:
         model = convert_sync_batchnorm(model, ctx.device)
@@ -103,7 +107,9 @@ def train_from_args(args: argparse.Namespace):
         f"FashionMNIST images for {args.epochs} epoch(s) on {ctx.device}{procs} "
         f"({args.optimizer}, lr {args.lr:g}, batch {args.batch_size}, {args.schedule}, "
         f"augment {'on' if args.augment else 'off'}, label smoothing {args.label_smoothing:g}, "
-        f"amp {({None: 'auto', False: 'off'}).get(amp, amp)})")
+        f"amp {({None: 'auto', False: 'off'}).get(amp, amp)}"
+        f"{'' if args.stem_stride == 1 else f', stem stride {args.stem_stride}'}; "
+        f"recipe {getattr(args, 'recipe', 'bf16')}, {_recipe_reason(getattr(args, 'recipe', 'bf16'))})")
     history = fit(
         model, train_loader, test_loader if args.eval_every_epoch else None, epochs=args.epochs,
         optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
@@ -185,26 +191,85 @@ def cmd_degradation(args: argparse.Namespace) -> int:
     return 0
 
 
-# The default recipe of `train`, chosen by measurement (benchmarks/time_to_accuracy.py,
+def cmd_why(args: argparse.Namespace) -> int:
+    import torch
+
+    from .lessons.l10_why_residual_networks_train import build_cache
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
+    meta = build_cache(weights=args.weights, out=args.out, depths=args.depths, parts=args.parts,
+                       force=args.force, log=print, command=command)
+    total = sum(p["seconds"] for p in meta["parts"].values())
+    print(f"saved to {args.out} ({', '.join(meta['parts'])}; {total / 60:.1f} min of computing in all)")
+    return 0
+
+
+# The default recipes of `train`, chosen by measurement (benchmarks/time_to_accuracy.py,
 # benchmarks/README.md): the fastest way found to >= 93 % test accuracy on 2 CPU cores.
-# Measured (12-epoch runs, 1 thread each, two at a time): no augmentation 93.95 %, random
-# crops (4-pixel border) + flips 93.56 %; test-time flips helped only the augmented model
+# Which one runs depends on the CPU (`--recipe auto`, printed at start):
+#
+# "bf16", for CPUs that compute bf16 natively (AVX512-BF16/AMX) and for GPUs. Measured
+# (12-epoch runs, 1 thread each, two at a time): no augmentation 93.95 %, random crops
+# (4-pixel border) + flips 93.56 %; test-time flips helped only the augmented model
 # (+0.05 points) and cost the other 0.3 points. Short schedules underfit: augmentation waits.
 # Flips only + test-time flips (10 epochs): 93.86 %, but 647 s instead of 562 s.
-RECIPE: dict = {
-    "model": "resnet20",
-    "width": 1,
-    "epochs": 10,
-    "batch_size": 128,
-    "optimizer": "sgd",
-    "schedule": "onecycle",
-    "label_smoothing": 0.1,
-    "augment": False,
-    "pad": 2,
-    "tta": False,
-    "amp": "fast",  # bf16 on CPUs that compute in bf16 natively, auto (bf16/fp16) on GPUs
-    "channels_last": True,
+#
+# "fp32", for CPUs without native bf16 (most laptops: AVX2 only). There one epoch of the bf16
+# recipe takes 188-268 s in fp32, so 10 epochs need 30-45 min. A first convolution with
+# stride 2 (14 x 14 feature maps from the start: a quarter of the arithmetic) trains 3.7x
+# more images/s on AVX2 (2 threads: 2005 vs 549 images/s) and still reaches 93.19 % in 10
+# epochs (14 epochs: also 93.19 %; ResNet-32 with the same stem: 1.8x slower per epoch).
+RECIPES: dict[str, dict] = {
+    "bf16": {
+        "model": "resnet20",
+        "width": 1,
+        "stem_stride": 1,
+        "epochs": 10,
+        "batch_size": 128,
+        "optimizer": "sgd",
+        "schedule": "onecycle",
+        "label_smoothing": 0.1,
+        "augment": False,
+        "pad": 2,
+        "tta": False,
+        "amp": "fast",  # bf16 on CPUs that compute in bf16 natively, auto (bf16/fp16) on GPUs
+        "channels_last": True,
+    },
 }
+RECIPES["fp32"] = {**RECIPES["bf16"], "stem_stride": 2}
+#: The recipe of CPUs with native bf16 (and of GPUs); ``recipe_for`` picks per machine.
+RECIPE = RECIPES["bf16"]
+
+
+def recipe_for(device: str = "auto") -> str:
+    """The recipe name ``--recipe auto`` picks: ``"bf16"`` on GPUs and on CPUs that compute bf16
+    natively, ``"fp32"`` on other CPUs (where the bf16 recipe is 3-4x slower)."""
+    import torch
+
+    from .device import native_bf16
+
+    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "bf16" if on_gpu or native_bf16() else "fp32"
+
+
+def _recipe_reason(name: str) -> str:
+    from .device import native_bf16
+
+    where = "this CPU computes bf16 natively" if native_bf16() else "this CPU has no native bf16"
+    return f"{where}; --recipe {'fp32' if name == 'bf16' else 'bf16'} for the other"
+
+
+def _chosen_recipe(argv: Sequence[str]) -> str:
+    """Pre-parse ``--recipe`` and ``--device`` of a ``train`` command line (the recipe sets the defaults)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--recipe", choices=["auto", *RECIPES], default="auto")
+    pre.add_argument("--device", default="auto")
+    known, _ = pre.parse_known_args(list(argv)[1:])
+    return recipe_for(known.device) if known.recipe == "auto" else known.recipe
+
+
 DEFAULT_SGD_LR = 0.2
 DEFAULT_ADAMW_LR = 4e-3
 
@@ -213,7 +278,8 @@ def _amp(text: str):
     return {"auto": None, "off": False}.get(text, text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(recipe: str = "bf16") -> argparse.ArgumentParser:
+    """The command line; ``recipe`` (a key of ``RECIPES``) sets the defaults of ``train``."""
     p = argparse.ArgumentParser(prog="resnet-tutorial", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -223,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-download", action="store_true", help="never try torchvision's download")
     d.set_defaults(func=cmd_data)
 
-    _add_train_parser(sub)
+    _add_train_parser(sub, RECIPES[recipe])
 
     r = sub.add_parser("trace", help="print the layer-by-layer output shapes of a model")
     r.add_argument("model")
@@ -231,50 +297,56 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_trace)
 
     _add_degradation_parser(sub)
+    _add_why_parser(sub)
     return p
 
 
-def _add_train_parser(sub) -> None:
+def _add_train_parser(sub, recipe: dict) -> None:
     t = sub.add_parser(
         "train", help="train a model on FashionMNIST",
         description="Train on FashionMNIST. The defaults are the recipe of benchmarks/time_to_accuracy.py "
-        "(see RECIPE in resnet_tutorial/cli.py). Under torchrun every process runs this command; "
+        "(see RECIPES in resnet_tutorial/cli.py: chosen by --recipe). Under torchrun every process runs this command; "
         "--batch-size is the global batch, split over the processes.",
     )
-    t.add_argument("--model", default=RECIPE["model"], help="a name from resnet_tutorial.models.list_models()")
-    t.add_argument("--width", type=_positive_int, default=RECIPE["width"],
+    t.add_argument("--recipe", choices=["auto", *RECIPES], default="auto",
+                   help="the defaults below: 'bf16' (GPUs, CPUs with native bf16) or 'fp32' (other CPUs: "
+                   "first conv with stride 2); auto picks by machine and prints its choice")
+    t.add_argument("--model", default=recipe["model"], help="a name from resnet_tutorial.models.list_models()")
+    t.add_argument("--width", type=_positive_int, default=recipe["width"],
                    help="channel multiplier of the CIFAR-style ResNets (resnet20, ...)")
-    t.add_argument("--epochs", type=_positive_int, default=RECIPE["epochs"])
+    t.add_argument("--stem-stride", type=int, choices=[1, 2], default=recipe["stem_stride"],
+                   help="2: the CIFAR-style ResNet's first conv halves the image (about 1/4 of the work)")
+    t.add_argument("--epochs", type=_positive_int, default=recipe["epochs"])
     t.add_argument("--subset", type=_positive_int, default=None, metavar="N",
                    help="train on N images per class (default: all 6000)")
     t.add_argument("--test-subset", type=_positive_int, default=None, metavar="N",
                    help="test on N images per class (default: all 10,000 test images)")
-    t.add_argument("--batch-size", type=_positive_int, default=RECIPE["batch_size"],
+    t.add_argument("--batch-size", type=_positive_int, default=recipe["batch_size"],
                    help="global batch size (split over torchrun's processes)")
-    t.add_argument("--optimizer", choices=["sgd", "adamw"], default=RECIPE["optimizer"],
+    t.add_argument("--optimizer", choices=["sgd", "adamw"], default=recipe["optimizer"],
                    help="sgd uses Nesterov momentum 0.9")
     t.add_argument("--lr", type=float, default=None,
                    help=f"peak learning rate (default: {DEFAULT_SGD_LR:g} for sgd, {DEFAULT_ADAMW_LR:g} for adamw)")
     t.add_argument("--weight-decay", type=float, default=None, help="default: 5e-4 (sgd), 0.05 (adamw)")
-    t.add_argument("--schedule", choices=["onecycle", "cosine", "none"], default=RECIPE["schedule"])
-    t.add_argument("--label-smoothing", type=float, default=RECIPE["label_smoothing"])
+    t.add_argument("--schedule", choices=["onecycle", "cosine", "none"], default=recipe["schedule"])
+    t.add_argument("--label-smoothing", type=float, default=recipe["label_smoothing"])
     t.add_argument("--resize", type=_positive_int, default=None, help="resize images (e.g. 224 for post 000's model)")
     aug = t.add_mutually_exclusive_group()
-    aug.add_argument("--augment", dest="augment", action="store_true", default=RECIPE["augment"],
+    aug.add_argument("--augment", dest="augment", action="store_true", default=recipe["augment"],
                      help="random crops (from a --pad border) and horizontal flips")
     aug.add_argument("--no-augment", dest="augment", action="store_false")
-    t.add_argument("--pad", type=int, default=RECIPE["pad"], help="border in pixels for random crops")
+    t.add_argument("--pad", type=int, default=recipe["pad"], help="border in pixels for random crops")
     tta = t.add_mutually_exclusive_group()
-    tta.add_argument("--tta", dest="tta", action="store_true", default=RECIPE["tta"],
+    tta.add_argument("--tta", dest="tta", action="store_true", default=recipe["tta"],
                      help="test-time augmentation: average the predictions of each image and its mirror image")
     tta.add_argument("--no-tta", dest="tta", action="store_false")
     t.add_argument("--eval-every-epoch", action=argparse.BooleanOptionalAction, default=True,
                    help="print the test accuracy after every epoch (costs one test pass per epoch)")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-    t.add_argument("--amp", type=_amp, default=RECIPE["amp"],
+    t.add_argument("--amp", type=_amp, default=recipe["amp"],
                    help="fast (default: bf16 on CPUs with native bf16, auto on GPUs), auto (bf16/fp16 on "
                    "CUDA, off elsewhere), off, bf16, fp16")
-    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=RECIPE["channels_last"],
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=recipe["channels_last"],
                    help="NHWC memory layout (faster convolutions on CPUs and tensor cores)")
     t.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)")
@@ -318,10 +390,30 @@ def _add_degradation_parser(sub) -> None:
     g.set_defaults(func=cmd_degradation)
 
 
+def _add_why_parser(sub) -> None:
+    w = sub.add_parser(
+        "why", help="lesson 10's measurements on the trained nets (why residual networks train)",
+        description="Lesion studies, gradients by path length and loss landscapes of the trained plain and "
+        "residual nets of the full degradation run, and short runs without BatchNorm. Each part is written "
+        "to --out as soon as it is done; rerunning skips the parts already there with the same settings.",
+    )
+    w.add_argument("--weights", default="results/degradation_full",
+                   help="directory with {plain,resnet}{depth}.pt from `degradation --full --weights-dir`")
+    w.add_argument("--out", default="results/lesson10")
+    w.add_argument("--depths", type=int, nargs="+", default=[20, 56])
+    w.add_argument("--parts", nargs="+", choices=["lesion", "paths", "landscape", "nobn"],
+                   default=["lesion", "paths", "landscape", "nobn"])
+    w.add_argument("--force", action="store_true", help="recompute parts that are already cached")
+    w.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's choice)")
+    w.set_defaults(func=cmd_why)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m resnet_tutorial`` and the ``resnet-tutorial`` script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    recipe = _chosen_recipe(argv) if argv[:1] == ["train"] else "bf16"
+    args = build_parser(recipe).parse_args(argv)
+    args.recipe = recipe
     args.argv = argv
     try:
         return args.func(args)

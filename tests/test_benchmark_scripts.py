@@ -49,13 +49,41 @@ def test_throughput_config_parsing():
         tp._config("resnet20")
 
 
-def test_default_recipe_is_the_measured_one():
-    """`train` with no options must run the recipe that benchmarks/ measured (README's headline)."""
-    measured = json.loads((ROOT / "benchmarks" / "results" / "time_to_accuracy.json").read_text())
-    args = cli.build_parser().parse_args(["train"])
+@pytest.mark.parametrize("recipe", sorted(cli.RECIPES))
+def test_default_recipe_is_the_measured_one(recipe):
+    """`train` with no options must run the recipe that benchmarks/ measured (README's headline), per CPU kind."""
+    name = bench_name(f"... recipe {recipe}, ...")
+    measured = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+    args = cli.build_parser(recipe).parse_args(["train"])
     assert measured["summary"]["train_command"].split() == ["python", "-m", "resnet_tutorial", "train"]
     line = measured["summary"]["recipe"]  # the first line the train command printed then
     assert f"training {args.model} on 60000 FashionMNIST images for {args.epochs} epoch(s)" in line
     lr = cli.DEFAULT_SGD_LR if args.optimizer == "sgd" else cli.DEFAULT_ADAMW_LR
     assert (f"({args.optimizer}, lr {lr:g}, batch {args.batch_size}, {args.schedule}, augment "
             f"{'on' if args.augment else 'off'}, label smoothing {args.label_smoothing:g}") in line
+    assert (f"stem stride {args.stem_stride}" in line) == (args.stem_stride != 1)
+    if "native_bf16" in measured["machine"]:  # measured on the kind of CPU the recipe is for
+        assert f"recipe {recipe}," in line
+        assert measured["machine"]["native_bf16"] == (recipe == "bf16")
+
+
+def test_recipe_is_chosen_by_machine_and_can_be_overridden(monkeypatch):
+    import resnet_tutorial.device as device
+
+    monkeypatch.setattr(device, "native_bf16", lambda: False)
+    assert cli._chosen_recipe(["train"]) == "fp32"
+    assert cli._chosen_recipe(["train", "--recipe", "bf16"]) == "bf16"
+    assert cli._chosen_recipe(["train", "--device", "cuda"]) == "bf16"
+    monkeypatch.setattr(device, "native_bf16", lambda: True)
+    assert cli._chosen_recipe(["train", "--epochs", "3"]) == "bf16"
+    assert cli._chosen_recipe(["train", "--recipe=fp32"]) == "fp32"
+    assert cli.build_parser("fp32").parse_args(["train"]).stem_stride == 2
+    assert cli.build_parser("fp32").parse_args(["train", "--stem-stride", "1"]).stem_stride == 1
+    assert cli.build_parser("bf16").parse_args(["train"]).stem_stride == 1
+    assert bench_name("training ... recipe fp32, this CPU has no native bf16 ...") == "time_to_accuracy_fp32"
+    assert bench_name("training ... recipe bf16, ...") == "time_to_accuracy"
+    assert bench_name("training ... (an older line, no recipe)") == "time_to_accuracy"
+
+
+def bench_name(line: str) -> str:
+    return _load("time_to_accuracy").result_name(line)
