@@ -31,6 +31,10 @@ from .device import amp_name, get_device, machine_line
 from .train import evaluate, fit
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "results" / "degradation.csv"
+#: The full-scale run (all 60,000 images; `degradation --full`) and its trained nets
+#: (``plain56.pt``, ``resnet56.pt``, ... for :func:`~resnet_tutorial.checkpoints.load_model`).
+FULL_PATH = DEFAULT_PATH.with_name("degradation_full.csv")
+FULL_WEIGHTS = DEFAULT_PATH.with_name("degradation_full")
 KINDS = ("plain", "resnet")
 COLUMNS = ["kind", "depth", "model", "params", "epoch", "train_loss", "train_error", "test_loss",
            "test_error", "lr", "seconds"]

@@ -85,3 +85,24 @@ def test_final_errors_table(tiny):
     final = L08.final_errors(table)
     assert list(final.index) == [8, 14]
     assert final[("train_error", "plain")].between(0, 1).all()
+
+
+def test_the_full_run_is_cached_with_its_trained_nets():
+    """results/degradation_full*: the table, its metadata and each model's weights agree."""
+    from resnet_tutorial.checkpoints import load_model
+    from resnet_tutorial.data import stratified_subset
+    from resnet_tutorial.lessons.l10_why_residual_networks_train import accuracy
+
+    table = degradation.load_degradation(degradation.FULL_PATH)
+    meta = table.attrs["meta"]
+    assert meta["settings"]["per_class"] is None, "the full run trains on all 60,000 images"
+    assert {20, 56} <= set(table.depth) and set(meta["models"]) == set(table.model)
+    x, y = stratified_subset(train=False, per_class=50, seed=3)
+    for name, info in meta["models"].items():
+        rows = table[table.model == name]
+        assert rows.epoch.max() == info["epochs"] == meta["settings"]["epochs"]
+        net = load_model(degradation.FULL_WEIGHTS / f"{name}.pt")
+        assert sum(p.numel() for p in net.parameters()) == info["params"] == rows.params.iloc[0]
+        assert net.depth == rows.depth.iloc[0] and not net.training
+        # the saved weights are the ones measured: 500 test images within 4 points of the 10,000-image figure
+        assert abs(accuracy(net, x, y) - (1 - info["test_error"])) < 0.04, name

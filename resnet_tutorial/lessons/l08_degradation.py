@@ -17,8 +17,11 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, Nul
 
 from ..degradation import KINDS, load_degradation
 
-__all__ = ["final_errors", "depth_color", "plot_degradation", "plot_final_error_vs_depth", "degradation_explorer"]
+__all__ = ["ERROR_YLIM", "final_errors", "depth_color", "plot_degradation", "plot_final_error_vs_depth", "degradation_explorer"]
 
+#: One error axis (%, log) for every figure of the lesson: the full run, the small run and
+#: the live run can be compared at a glance (their errors span 1-60 %).
+ERROR_YLIM = (1.0, 70.0)
 #: The depths the colour scale spans (6n+2 nets): a depth gets the same colour in every figure.
 COLOR_DEPTHS = (8, 110)
 _LOG_TICKS = [0.5, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100]
@@ -114,7 +117,7 @@ def plot_final_error_vs_depth(table: pd.DataFrame, final_train_error: dict[str, 
 
 
 def degradation_explorer(depths: Sequence[int] = (8, 20, 56), path: str | os.PathLike | None = None,
-                         show: str = "both") -> Figure:
+                         show: str = "both", ylim: tuple[float, float] | None = None) -> Figure:
     """Explorer for lesson 08: the cached curves for the chosen ``depths``.
 
     ``show`` is ``"both"``, ``"plain"`` or ``"resnet"`` (which panels). Reads the
@@ -125,4 +128,4 @@ def degradation_explorer(depths: Sequence[int] = (8, 20, 56), path: str | os.Pat
         raise ValueError(f"show must be 'both', 'plain' or 'resnet', got {show!r}")
     if not depths:
         raise ValueError("select at least one depth")
-    return plot_degradation(load_degradation(path), depths=depths, kinds=kinds)
+    return plot_degradation(load_degradation(path), depths=depths, kinds=kinds, ylim=ylim)
