@@ -406,7 +406,7 @@ class ResidualBlock(nn.Module):
     ``zero_init_residual()`` zeroes the last BN (or, without BN, the last conv)
     so the branch outputs exactly 0 and the block starts as the identity.
 
-    Lessons: 03, 05.
+    Lessons: 03, 05, 08.
     """
 
     def __init__(

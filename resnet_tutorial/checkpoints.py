@@ -141,6 +141,8 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
 
     ``load_model("results/degradation_full/resnet56.pt")`` needs no other
     information: the checkpoint names the registry entry and its arguments.
+
+    Lessons: 10.
     """
     path = Path(path)
     if not path.is_file():

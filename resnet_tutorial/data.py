@@ -323,7 +323,10 @@ def normalize(images: torch.Tensor, mean: float = MEAN, std: float = STD) -> tor
 
 
 def stratified_subset(train: bool, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``per_class`` normalized images of every class (``[10·per_class, 1, 28, 28]``, labels), seeded."""
+    """``per_class`` normalized images of every class (``[10·per_class, 1, 28, 28]``, labels), seeded.
+
+    Lessons: 09, 10.
+    """
     images, labels = load_tensors(train=train)
     idx = stratified_indices(labels, per_class, seed=seed)
     return normalize(images[idx]), labels[idx].clone()
@@ -343,7 +346,7 @@ def fashion_batch(n: int = 128, seed: int = 0) -> tuple[torch.Tensor, torch.Tens
     The images the gradient measurements of lessons 01-03 and 05 send through a
     net: drawn at random (``seed``) from the 60,000 training images.
 
-    Lessons: 02, 04.
+    Lessons: 01, 02, 04.
     """
     if n < 2:
         raise ValueError(f"fashion_batch: n must be at least 2 (BatchNorm needs a batch), got {n}")

@@ -547,6 +547,8 @@ def grad_norms(
     in its current mode (``train()``: BN uses batch statistics).
 
     Returns columns ``index, layer, type, numel, param_norm, grad_norm``.
+
+    Lessons: 01.
     """
     x = _prepare_inputs(model, inputs, "grad_norms")
     if not isinstance(targets, torch.Tensor):
@@ -608,6 +610,8 @@ def activation_stats(
 
     Only ``nn.Module`` activations are seen (not ``F.relu`` calls). Hooks are
     removed and BN running statistics restored even when forward raises.
+
+    Lessons: 01.
     """
     x = _prepare_inputs(model, inputs, "activation_stats")
     if not kinds:
@@ -713,6 +717,8 @@ def per_layer_factor(grads: pd.DataFrame, *, skip_head: bool = True) -> Exponent
     because its gradient also carries the loss's own scale). ``factor < 1``:
     the gradient shrinks by ``1/factor`` per layer on its way to the input
     (vanishing); ``factor > 1``: it grows (exploding).
+
+    Lessons: 01.
     """
     _require = [c for c in ("index", "grad_norm") if c not in grads.columns]
     if _require:

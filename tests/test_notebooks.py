@@ -31,6 +31,7 @@ EXPECTED = [
     "07_training_fashionmnist",
     "08_degradation",
     "09_torchvision_resnet",
+    "10_why_residual_networks_train",
 ]
 WARNING_RE = re.compile(r"\b\w*Warning\b|^warning:", re.MULTILINE)
 
