@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Reproduce lesson 05's cached add-vs-cat runs: results/add_vs_cat.csv (+ .json).
 
-    python scripts/cache_add_vs_cat.py                 # 14 layers, 6 epochs, 600 images per class, seeds 0-2
+    python scripts/cache_add_vs_cat.py                 # 14 layers, 5 epochs, 600 images per class, seeds 0-2
     python scripts/cache_add_vs_cat.py --seeds 0 1 2 3 4
 """
 
@@ -19,7 +19,7 @@ from resnet_tutorial.lessons.l05_add_vs_concat import CACHE, cache_add_cat_runs 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--depth", type=int, default=14)
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--per-class", type=int, default=600)
     p.add_argument("--test-per-class", type=int, default=200)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

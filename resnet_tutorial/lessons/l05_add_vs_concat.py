@@ -250,7 +250,7 @@ def densenet_bookkeeping(layers: int = 6) -> pd.DataFrame:
 CACHE = Path(__file__).resolve().parents[2] / "results" / "add_vs_cat.csv"
 
 
-def cache_add_cat_runs(depth: int = 14, epochs: int = 6, per_class: int = 600, test_per_class: int = 200,
+def cache_add_cat_runs(depth: int = 14, epochs: int = 5, per_class: int = 600, test_per_class: int = 200,
                        seeds: Sequence[int] = (0, 1, 2), out: str | os.PathLike = CACHE,
                        progress: bool = True) -> pd.DataFrame:
     """Longer add-vs-cat runs over several seeds, written to ``out`` (+ ``.json`` with the settings).
