@@ -26,9 +26,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 MARKER = "<!-- generated below by benchmarks/report.py -->"
 # The order of `make benchmarks`; other benchmarks (scripts or result files) follow alphabetically.
-ORDER = ("throughput", "time_to_accuracy", "time_to_accuracy_fp32", "explorer_latency", "lessons")
+ORDER = ("throughput", "throughput_fp32", "time_to_accuracy", "time_to_accuracy_fp32", "explorer_latency", "lessons")
 #: Results written by another script than their name says (one script, one result per CPU kind).
-SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy"}
+SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "throughput"}
 # Optional, per benchmark: (key, column title) in the order wanted; keys not named follow as they are.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "explorer_latency": [
