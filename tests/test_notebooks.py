@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lesson_style import lesson_stats
 from resnet_tutorial.executor import execute_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,8 @@ EXPECTED = [
     "09_torchvision_resnet",
     "10_why_residual_networks_train",
 ]
+# Lessons not rewritten yet, where a markdown cell ending in ':' is not always followed by output.
+ANNOUNCE_PENDING = {p.stem for p in NOTEBOOKS}
 WARNING_RE = re.compile(r"\b\w*Warning\b|^warning:", re.MULTILINE)
 
 
@@ -89,3 +92,8 @@ def test_executes_in_fast_mode(path: Path, monkeypatch: pytest.MonkeyPatch) -> N
                 text = out.get("text", "")
                 assert not WARNING_RE.search(text), f"{path.name} cell {i} printed a warning:\n{text[:2000]}"
             assert out.get("output_type") != "error", f"{path.name} cell {i}: {out.get('ename')}"
+
+    if path.stem not in ANNOUNCE_PENDING:
+        silent = lesson_stats(nb.cells, executed=True).announcements_without_output
+        assert not silent, (f"{path.name}: markdown cells {silent} end with ':' but the next cell shows nothing "
+                            "in FAST mode; show the output there or rephrase")
