@@ -79,6 +79,11 @@ def figures() -> dict[str, Callable[[], plt.Figure]]:
         "blocks_basic_vs_bottleneck": lambda: D.draw_blocks(
             [B.BasicBlock(64, 64), B.Bottleneck(256, 64)], titles=["basic block", "bottleneck block"],
             input_shape=[(64, 56, 56), (256, 56, 56)]),
+        "blocks_basic_vs_bottleneck_compact": lambda: D.draw_blocks(
+            [B.BasicBlock(64, 64), B.Bottleneck(256, 64)], titles=["basic block", "bottleneck block"],
+            input_shape=[(64, 56, 56), (256, 56, 56)], compact=True),
+        "block_preact_compact": lambda: D.draw_block(B.ResidualBlock(16, 32, 2, shortcut="projection", preact=True),
+                                                     input_shape=(16, 28, 28), compact=True),
         # networks
         "network_resnet18": lambda: D.draw_network(create_model("resnet18"), input_shape=(3, 224, 224)),
         "network_resnet50": lambda: D.draw_network(create_model("resnet50"), input_shape=(3, 224, 224)),

@@ -10,7 +10,7 @@ output activation. With known shapes, each arrow carries the tensor shape
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from matplotlib.axes import Axes
@@ -34,6 +34,11 @@ def _label_lines(layer: Layer, narrow: bool) -> str:
     if narrow and len(layer.label) > 16 and ", " in layer.label and layer.kind in ("zeropad", "subsample"):
         return layer.label.replace(", ", "\n", 1)
     return layer.label
+
+
+def _box_h(text: str) -> float:
+    """Height of a main-path box: one line, or two for a compact conv + BN + ReLU."""
+    return BOX_H + 0.17 * text.count("\n")
 
 
 def _text_width(text: str, size: float = FONT["box"]) -> float:
@@ -85,26 +90,26 @@ def _main_column(spec: BlockSpec, top: float) -> tuple[list[tuple[str, float, fl
         if part == "main" and spec.has_shortcut:
             split = y + 0.16 if not spec.pre else y + GAP / 2
         for layer in layers:
-            col.append((part, y, y - BOX_H, layer))
-            y -= BOX_H + GAP
+            col.append((part, y, y - _box_h(layer.label), layer))
+            y -= _box_h(layer.label) + GAP
     if spec.merge:
         col.append(("merge", y, y - 2 * MERGE_R, None))
         y -= 2 * MERGE_R + GAP
     for layer in spec.post:
-        col.append(("post", y, y - BOX_H, layer))
-        y -= BOX_H + GAP
+        col.append(("post", y, y - _box_h(layer.label), layer))
+        y -= _box_h(layer.label) + GAP
     col.append(("output", y, y - 0.2, None))
     return col, split
 
 
-def _layout(spec: BlockSpec, title: str | None) -> _Layout:
+def _layout(spec: BlockSpec, title: str | None, subtitle: str | None = None) -> _Layout:
     labels = [l.label for l in spec.pre + spec.main + spec.post]
-    main_w = max(1.55, max((_text_width(t) for t in labels), default=1.0) + 0.3)
-    left = 0.55 if spec.has_shortcut else 0.3  # room for the "F(x)" label
+    main_w = max(1.45, max((_text_width(t) for t in labels), default=1.0) + 0.3)
+    left = 0.5 if spec.has_shortcut else 0.3  # room for the "F(x)" label
     cx = left + main_w / 2
-    top_pad = 0.5 if title else 0.12
-    n_rows = len(spec.pre) + len(spec.main) + len(spec.post)
-    height = top_pad + 0.22 + GAP + (0.22 if spec.has_shortcut else 0) + n_rows * (BOX_H + GAP) \
+    top_pad = (0.5 if title else 0.12) + (0.2 if subtitle else 0.0)
+    boxes = sum(_box_h(l.label) + GAP for l in spec.pre + spec.main + spec.post)
+    height = top_pad + 0.22 + GAP + (0.22 if spec.has_shortcut else 0) + boxes \
         + (2 * MERGE_R + GAP if spec.merge else 0.0) + 0.3
     lay = _Layout(width=0.0, height=height, cx=cx, main_w=main_w)
     lay.col, lay.split_y = _main_column(spec, height - top_pad)
@@ -113,14 +118,14 @@ def _layout(spec: BlockSpec, title: str | None) -> _Layout:
     right = cx + main_w / 2 + 0.3
     if spec.has_shortcut and lay.split_y is not None and lay.merge_y is not None:
         texts = [_label_lines(l, narrow=True) for l in spec.shortcut or ()]
-        lay.side_w = max(1.2, max(_text_width(t) for t in texts) + 0.3) if texts else 0.0
-        lay.sx = cx + main_w / 2 + 0.45 + lay.side_w / 2
+        lay.side_w = max(1.1, max(_text_width(t) for t in texts) + 0.3) if texts else 0.0
+        lay.sx = cx + main_w / 2 + 0.4 + lay.side_w / 2
         mains = [c for c in lay.col if c[0] == "main"]
         span = ((mains[0][1] + mains[0][2]) / 2, (mains[-1][1] + mains[-1][2]) / 2) if mains \
             else (lay.split_y, lay.merge_y)
         lay.side = _side_boxes(spec, *span)
         right = lay.sx + (lay.side_w / 2 + 0.2 if texts else 0.35)
-    lay.width = right + 0.1
+    lay.width = max(right + 0.1, _text_width(subtitle or "", FONT["small"]) + 0.3)
     return lay
 
 
@@ -164,7 +169,7 @@ def _draw_column(ax: Axes, spec: BlockSpec, lay: _Layout, ox: float, oy: float, 
             _draw_merge(ax, spec, cx, y)
         else:
             layer = payload
-            box(ax, cx, y, lay.main_w, BOX_H, layer.label, kind=layer.kind,  # type: ignore[union-attr]
+            box(ax, cx, y, lay.main_w, top - bottom, layer.label, kind=layer.kind,  # type: ignore[union-attr]
                 gid=f"{what}:{layer.name}:{layer.call}")  # type: ignore[union-attr]
     return cx
 
@@ -209,10 +214,13 @@ def _draw_shortcut(ax: Axes, spec: BlockSpec, lay: _Layout, cx: float, ox: float
 
 
 def _render(ax: Axes, spec: BlockSpec, lay: _Layout, ox: float, oy: float, title: str | None,
-            show_shapes: bool) -> None:
+            subtitle: str | None, show_shapes: bool) -> None:
     if title:
         ax.text(ox + lay.width / 2, oy + lay.height - 0.2, title, ha="center", va="center",
                 fontsize=FONT["title"], fontweight="bold", color=INK)
+    if subtitle:
+        ax.text(ox + lay.width / 2, oy + lay.height - 0.43, subtitle, ha="center", va="center",
+                fontsize=FONT["small"], color=MUTED)
     show = show_shapes and spec.shapes_known
     cx = _draw_column(ax, spec, lay, ox, oy, show)
     _draw_shortcut(ax, spec, lay, cx, ox, oy, show)
@@ -227,8 +235,48 @@ def _default_title(spec: BlockSpec) -> str:
     return spec.title
 
 
+def describe_shortly(spec: BlockSpec) -> str:
+    """One line about the block: ``"16→32 channels, stride 2, projection shortcut"``."""
+    parts = [f"{spec.in_channels}→{spec.out_channels} channels" if spec.in_shape and spec.out_shape else ""]
+    if spec.stride > 1:
+        parts.append(f"stride {spec.stride}")
+    parts.append("no shortcut (plain)" if not spec.has_shortcut else f"{spec.shortcut_kind} shortcut")
+    if spec.merge == "cat":
+        parts.append("concatenated")
+    return ", ".join(p for p in parts if p)
+
+
+def _group(layers: Sequence[Layer]) -> tuple[Layer, ...]:
+    """Conv + its BN and activation as one two-line box (BN, ReLU before the conv in pre-activation order)."""
+    weight = {"conv", "linear"}
+    if not any(l.kind in weight for l in layers):
+        return tuple(layers)
+    groups: list[list[Layer]] = []
+    pre_style = layers[0].kind not in weight
+    for layer in layers:
+        starts = layer.kind in weight if not pre_style else (not groups or groups[-1][-1].kind in weight)
+        if starts or not groups:
+            groups.append([layer])
+        else:
+            groups[-1].append(layer)
+    out = []
+    for g in groups:
+        main = next((l for l in g if l.kind in weight), g[0])
+        rest = ", ".join(l.label for l in g if l is not main)
+        label = main.label if not rest else (f"{rest}\n{main.label}" if pre_style else f"{main.label}\n{rest}")
+        out.append(Layer(main.name, main.kind, label, g[-1].out_shape, main.call, main.stride, main.channels))
+    return tuple(out)
+
+
+def compact_spec(spec: BlockSpec) -> BlockSpec:
+    """The same block with each conv, its BN and its activation in one box (He et al.'s Fig. 5 style)."""
+    shortcut = _group(spec.shortcut) if spec.shortcut else spec.shortcut
+    return replace(spec, pre=_group(spec.pre), main=_group(spec.main), shortcut=shortcut)
+
+
 def draw_block(block: nn.Module | BlockSpec, *, input_shape: Sequence[int] | None = None,
-               ax: Axes | None = None, title: str | None = None, show_shapes: bool = True) -> Figure:
+               ax: Axes | None = None, title: str | None = None, compact: bool = False,
+               show_shapes: bool = True) -> Figure:
     """Draw a residual (or plain) block from the module itself.
 
     Args:
@@ -239,7 +287,9 @@ def draw_block(block: nn.Module | BlockSpec, *, input_shape: Sequence[int] | Non
             the shape flowing along it (equal to ``diagnostics.trace_shapes``).
             Without it the schematic is drawn without shapes.
         ax: draw into these axes (the figure is sized automatically without it).
-        title: caption above the block (default: its class name; ``""`` for none).
+        title: caption above the block (default: its class name and a line such as
+            "64→128 channels, stride 2, projection shortcut"; ``""`` for none).
+        compact: one box per conv with its BN and activation (half the height).
         show_shapes: ``False`` hides the shapes even when they are known.
 
     Returns:
@@ -253,22 +303,25 @@ def draw_block(block: nn.Module | BlockSpec, *, input_shape: Sequence[int] | Non
         draw_block(ResidualBlock(16, 32, stride=2, shortcut="projection"), input_shape=(16, 28, 28))
     """
     spec = block if isinstance(block, BlockSpec) else describe_block(block, input_shape=input_shape)
+    subtitle = describe_shortly(spec) if title is None else None
     title = _default_title(spec) if title is None else title
-    lay = _layout(spec, title)
+    shown = compact_spec(spec) if compact else spec
+    lay = _layout(shown, title, subtitle)
     fig, ax = canvas(lay.width, lay.height, ax)
-    _render(ax, spec, lay, 0.0, 0.0, title, show_shapes)
+    _render(ax, shown, lay, 0.0, 0.0, title, subtitle, show_shapes)
     fig.diagram = spec  # type: ignore[attr-defined]
     return fig
 
 
 def draw_blocks(blocks: Sequence[nn.Module | BlockSpec], *, titles: Sequence[str] | None = None,
                 input_shape: Sequence[int] | Sequence[Sequence[int] | None] | None = None,
-                ax: Axes | None = None, show_shapes: bool = True) -> Figure:
+                ax: Axes | None = None, compact: bool = False, show_shapes: bool = True) -> Figure:
     """Several blocks side by side in one figure, top-aligned (a plain block next to a
     residual one, the three shortcut kinds, basic vs bottleneck).
 
-    ``input_shape`` is one shape for all blocks or a list with one per block.
-    Returns the figure; ``fig.diagram`` is the list of :class:`BlockSpec`.
+    ``input_shape`` is one shape for all blocks or a list with one per block;
+    ``titles`` one caption per block (default: class names with a one-line
+    description). Returns the figure; ``fig.diagram`` is the list of :class:`BlockSpec`.
 
     Example::
 
@@ -286,14 +339,16 @@ def draw_blocks(blocks: Sequence[nn.Module | BlockSpec], *, titles: Sequence[str
         raise ValueError(f"got {len(shapes)} input shapes for {len(blocks)} blocks")
     specs = [b if isinstance(b, BlockSpec) else describe_block(b, input_shape=s) for b, s in zip(blocks, shapes)]
     names = list(titles) if titles is not None else [_default_title(s) for s in specs]
-    layouts = [_layout(s, n) for s, n in zip(specs, names)]
-    gap = 0.35
+    subs = [None] * len(specs) if titles is not None else [describe_shortly(s) for s in specs]
+    shown = [compact_spec(s) if compact else s for s in specs]
+    layouts = [_layout(s, n, sub) for s, n, sub in zip(shown, names, subs)]
+    gap = 0.3
     width = sum(l.width for l in layouts) + gap * (len(layouts) - 1)
     height = max(l.height for l in layouts)
     fig, ax = canvas(width, height, ax)
     x = 0.0
-    for spec, lay, name in zip(specs, layouts, names):
-        _render(ax, spec, lay, x, height - lay.height, name, show_shapes)
+    for spec, lay, name, sub in zip(shown, layouts, names, subs):
+        _render(ax, spec, lay, x, height - lay.height, name, sub, show_shapes)
         x += lay.width + gap
     fig.diagram = specs  # type: ignore[attr-defined]
     return fig
