@@ -192,6 +192,54 @@ def test_cat_block_counts_channels():
     assert any("32 + 32 = 64" in t.get_text() for t in fig.axes[0].texts)
 
 
+@pytest.mark.parametrize("shortcut", ["identity", "projection", "zeropad", "none"])
+@pytest.mark.parametrize("merge", ["add", "cat"])
+@pytest.mark.parametrize("preact", [False, True])
+@pytest.mark.parametrize("bn", [False, True])
+def test_every_residual_block_variant_draws(shortcut, merge, preact, bn):
+    activation = "tanh" if bn else "leaky_relu"
+    stride, out = (1, 16) if shortcut == "identity" else (2, 32)
+    try:
+        block = B.ResidualBlock(16, out, stride, shortcut=shortcut, merge=merge, preact=preact, bn=bn,
+                                activation=activation)
+    except ValueError:
+        pytest.skip("the block refuses this combination")
+    fig = D.draw_block(block, input_shape=(16, 8, 8))
+    spec = fig.diagram
+    assert spec.out_shape[0] == block.out_channels
+    n_norm = sum(isinstance(m, nn.BatchNorm2d) for m in block.modules())
+    assert sum(l.kind == "norm" for l in spec.layers) == n_norm
+    n_act = sum(l.kind == "act" for l in spec.layers)
+    assert n_act == 2  # act1 and act2, before or after the merge
+    assert [l.kind for l in spec.post] == ([] if preact or shortcut == "none" else ["act"])
+
+
+def test_drawing_leaves_the_model_as_it_was():
+    model = create_model("resnet20")
+    model.train()
+    model.layer2.eval()
+    before = {n: m.training for n, m in model.named_modules()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    D.draw_network(model, input_shape=(1, 28, 28))
+    assert {n: m.training for n, m in model.named_modules()} == before
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_drawing_into_given_axes():
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 6))
+    assert D.draw_block(B.BasicBlock(16, 16), ax=a) is fig
+    assert D.draw_network(create_model("resnet20"), ax=b) is fig
+    assert gids(fig, "block:") and gids(fig, "main:")
+
+
+def test_a_whole_network_is_not_a_block():
+    with pytest.raises(ValueError, match="draw_network"):
+        D.draw_block(create_model("resnet20"))
+    with pytest.raises(ValueError, match="draw_network"):
+        D.draw_block(create_model("plain20"))
+
+
 # --------------------------------------------------------------------------- unreadable modules
 class TwoSkips(nn.Module):
     def __init__(self) -> None:

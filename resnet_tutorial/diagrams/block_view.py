@@ -19,7 +19,7 @@ from torch import nn
 
 from .blockspec import BlockSpec, describe_block
 from .layers import Layer
-from .style import FONT, INK, MUTED, SHORTCUT_STYLES, arrow, box, canvas, fmt_shape, merge_symbol, polyline
+from .style import FONT, INK, MUTED, SHORTCUT_STYLES, arrow, box, canvas, fit_to_axes, fmt_shape, merge_symbol, polyline
 
 __all__ = ["draw_block", "draw_blocks"]
 
@@ -231,6 +231,17 @@ def _render(ax: Axes, spec: BlockSpec, lay: _Layout, ox: float, oy: float, title
                 style="italic", family="serif", color=MUTED)
 
 
+MAX_LAYERS = 24
+
+
+def _check_size(spec: BlockSpec) -> None:
+    """A "block" of dozens of layers is a whole network: send it to draw_network."""
+    n = len(spec.pre) + len(spec.main) + len(spec.post)
+    if n > MAX_LAYERS:
+        raise ValueError(f"{spec.title} has {n} layers in a row, too many for one block picture: "
+                         "draw it with draw_network, or pass one of its blocks")
+
+
 def _default_title(spec: BlockSpec) -> str:
     return spec.title
 
@@ -303,12 +314,14 @@ def draw_block(block: nn.Module | BlockSpec, *, input_shape: Sequence[int] | Non
         draw_block(ResidualBlock(16, 32, stride=2, shortcut="projection"), input_shape=(16, 28, 28))
     """
     spec = block if isinstance(block, BlockSpec) else describe_block(block, input_shape=input_shape)
+    _check_size(spec)
     subtitle = describe_shortly(spec) if title is None else None
     title = _default_title(spec) if title is None else title
     shown = compact_spec(spec) if compact else spec
     lay = _layout(shown, title, subtitle)
     fig, ax = canvas(lay.width, lay.height, ax)
     _render(ax, shown, lay, 0.0, 0.0, title, subtitle, show_shapes)
+    fit_to_axes(ax, lay.width, lay.height)
     fig.diagram = spec  # type: ignore[attr-defined]
     return fig
 
@@ -338,6 +351,8 @@ def draw_blocks(blocks: Sequence[nn.Module | BlockSpec], *, titles: Sequence[str
     if len(shapes) != len(blocks):
         raise ValueError(f"got {len(shapes)} input shapes for {len(blocks)} blocks")
     specs = [b if isinstance(b, BlockSpec) else describe_block(b, input_shape=s) for b, s in zip(blocks, shapes)]
+    for spec in specs:
+        _check_size(spec)
     names = list(titles) if titles is not None else [_default_title(s) for s in specs]
     subs = [None] * len(specs) if titles is not None else [describe_shortly(s) for s in specs]
     shown = [compact_spec(s) if compact else s for s in specs]
@@ -350,5 +365,6 @@ def draw_blocks(blocks: Sequence[nn.Module | BlockSpec], *, titles: Sequence[str
     for spec, lay, name, sub in zip(shown, layouts, names, subs):
         _render(ax, spec, lay, x, height - lay.height, name, sub, show_shapes)
         x += lay.width + gap
+    fit_to_axes(ax, width, height)
     fig.diagram = specs  # type: ignore[attr-defined]
     return fig

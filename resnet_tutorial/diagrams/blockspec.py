@@ -148,7 +148,7 @@ def _split(trace: Trace, merge: Node, inside: set[int], start: int, where: str
             raise ValueError(
                 f"cannot place {where}: a path into its {merge.name!r} meets another merge "
                 f"({trace.nodes[path[-1]].name!r}) before the block's input; draw_block reads "
-                "blocks with one skip connection"
+                "blocks with one skip connection (draw_network draws a whole network)"
             )
         paths.append(path[::-1])  # forward order, starting at `start`
     a, b = paths

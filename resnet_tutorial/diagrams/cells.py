@@ -22,7 +22,7 @@ from torch import nn
 
 from .blockspec import _walk_back
 from .layers import CAT_OPS, Layer, node_layer
-from .style import FONT, INK, MUTED, arrow, box, canvas, fmt_shape, merge_symbol
+from .style import FONT, INK, MUTED, arrow, box, canvas, fit_to_axes, fmt_shape, merge_symbol
 from .trace import default_input_shape, trace_graph
 
 __all__ = ["CellSpec", "DenseSpec", "describe_cell", "describe_dense_block", "draw_dense_block",
@@ -46,7 +46,8 @@ def _merge_texts(kind: str, channels: Sequence[int], size: Sequence[int] | None)
     out_c = channels[0] if kind == "add" else sum(channels)
     note = f"{label(out_c)}\n(element-wise sum)" if kind == "add" else \
         f"{label(out_c)}\n{' + '.join(map(str, channels))} = {out_c} ch"
-    return [label(c) for c in channels], note
+    names = ["x: ", "y: "] if len(channels) == 2 else [""] * len(channels)
+    return [n + label(c) for n, c in zip(names, channels)], note
 
 
 def _panel_width(kind: str, channels: Sequence[int], size: Sequence[int] | None) -> tuple[float, float]:
@@ -133,6 +134,7 @@ def draw_merge(kind: str | Sequence[str] = ("add", "cat"), channels: Sequence[in
     for k, w in zip(kinds, widths):
         _merge_panel(ax, k, channels, size, x, panel_h - 0.12, scale)
         x += w
+    fit_to_axes(ax, sum(widths), panel_h)
     fig.diagram = {"kinds": kinds, "channels": channels,  # type: ignore[attr-defined]
                    "out_channels": {k: channels[0] if k == "add" else sum(channels) for k in kinds}}
     return fig
@@ -246,6 +248,7 @@ def draw_inception_cell(cell: nn.Module | CellSpec | None = None, *, input_shape
     if hidden:
         ax.text(0.15, 0.1, "each conv is followed by BN and ReLU (not drawn)", fontsize=FONT["shape"],
                 color=MUTED, style="italic", va="bottom")
+    fit_to_axes(ax, width, height)
     fig.diagram = spec  # type: ignore[attr-defined]
     return fig
 
@@ -351,6 +354,7 @@ def draw_dense_block(block: nn.Module | DenseSpec | None = None, *, input_shape:
                                        else " + ".join(map(str, spec.growth)))
     ax.text(slabs[-1] + 0.45, y, f"block output:\nconcatenate all\n{sums}\n= {spec.out_channels} ch",
             ha="left", va="center", fontsize=FONT["small"], color=INK, linespacing=1.35)
+    fit_to_axes(ax, width, height)
     fig.diagram = spec  # type: ignore[attr-defined]
     return fig
 

@@ -23,7 +23,7 @@ from torch import nn
 from .blockspec import BlockSpec
 from .layers import WEIGHT_KINDS, Layer
 from .netspec import NetworkSpec, Section, describe_network
-from .style import (FONT, HIGHLIGHT, INK, MUTED, SHORTCUT_STYLES, arrow, box, canvas, fmt_shape,
+from .style import (FONT, HIGHLIGHT, INK, MUTED, SHORTCUT_STYLES, arrow, box, canvas, fit_to_axes, fmt_shape,
                     merge_symbol, polyline, stage_color)
 
 __all__ = ["draw_network"]
@@ -156,8 +156,8 @@ def _rows(spec: NetworkSpec, max_per_row: int, marks: dict[int, str]) -> list[_R
                                   else "input", 0.75, 0.4))
         items = _collapse(items, max_per_row)
         name = sec.name.split(".")[-1] if sec.kind == "stage" else sec.name
-        size = fmt_shape(sec.out_shape) if spec.shapes_known else (
-            f"{sec.out_shape[0]} ch" if sec.out_shape else "")
+        size = fmt_shape(sec.out_shape) if spec.shapes_known or (sec.out_shape and len(sec.out_shape) == 1) \
+            else (f"{sec.out_shape[0]} ch" if sec.out_shape else "")
         n_blocks = len(sec.blocks)
         sub = size + (f"\n{n_blocks} block{'s' * (n_blocks != 1)}" if n_blocks else "")
         for k in range(0, max(len(items), 1), max_per_row):
@@ -193,10 +193,21 @@ def _draw_item(ax: Axes, item: _Item, x: float, y: float, marks: dict[int, str])
         layer = item.obj
         box(ax, cx, y, item.w, item.h, item.text, kind=layer.kind, fontsize=FONT["small"],  # type: ignore[union-attr]
             gid=f"layer:{layer.name}:{layer.call}", highlight=lit)  # type: ignore[union-attr]
+    name = _caption(item)
+    if name:
+        ax.text(cx, y - item.h / 2 - 0.05, name, ha="center", va="top", fontsize=FONT["shape"], color=MUTED)
     if lit and marks[id(item.obj)]:
         ax.text(cx, y + item.h / 2 + 0.06, marks[id(item.obj)], ha="center", va="bottom",
                 fontsize=FONT["shape"], color=HIGHLIGHT, fontweight="bold")
     return x + item.w
+
+
+def _caption(item: _Item) -> str:
+    """Module names under the blocks of a top-level stage (``hidden2``), where they say more than a path."""
+    names = [i.obj.name for i in (item.hidden or [item]) if isinstance(i.obj, BlockSpec)]
+    if not names or any("." in n or not n for n in names):
+        return ""
+    return names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
 
 
 def _draw_arc(ax: Axes, b: BlockSpec, x_in: float, x_merge: float, y: float, h: float) -> None:
@@ -244,6 +255,9 @@ def _legend(ax: Axes, spec: NetworkSpec, y: float, x0: float) -> None:
         color, ls, label = SHORTCUT_STYLES[k]
         handles.append(Line2D([0], [0], color=color, ls=ls, lw=1.6 if k == "projection" else 1.1,
                               marker="s" if k == "projection" else None, ms=5, label=label))
+    if any(b.merge == "cat" for b in spec.blocks):
+        handles.append(Line2D([0], [0], ls="none", marker="o", ms=9, mfc="white", mec=INK,
+                              label="C  concatenate (channels add up)"))
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(x0, y - 0.2), bbox_transform=ax.transData,
               ncol=len(handles), frameon=False, fontsize=FONT["small"], handlelength=2.4,
               borderaxespad=0, columnspacing=1.5)
@@ -336,6 +350,7 @@ def draw_network(model: nn.Module | NetworkSpec, *, input_shape: Sequence[int] |
             _connector(ax, previous, (start, y), rows[rows.index(row) - 1].height, row, marks)
         previous = (end, y)
     _legend(ax, spec, 0.3, 0.12)
+    fit_to_axes(ax, width, height)
     fig.diagram = spec  # type: ignore[attr-defined]
     return fig
 

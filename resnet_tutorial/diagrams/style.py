@@ -12,13 +12,14 @@ import matplotlib
 
 if matplotlib.get_backend().lower() in {"", "template"}:  # pragma: no cover - headless safety
     matplotlib.use("Agg")
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 __all__ = [
-    "FONT", "KIND_COLORS", "STAGE_COLORS", "SHORTCUT_STYLES", "arrow", "box", "canvas",
+    "FONT", "KIND_COLORS", "STAGE_COLORS", "SHORTCUT_STYLES", "arrow", "box", "canvas", "fit_to_axes",
     "fmt_shape", "merge_symbol", "polyline", "stage_color",
 ]
 
@@ -78,6 +79,7 @@ def canvas(width: float, height: float, ax: Axes | None = None) -> tuple[Figure,
     if ax is None:
         fig = plt.figure(figsize=(width, height))
         ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_gid(OWN_AXES)
     else:
         fig = ax.figure
     ax.set_xlim(0, width)
@@ -85,6 +87,41 @@ def canvas(width: float, height: float, ax: Axes | None = None) -> tuple[Figure,
     ax.set_aspect("equal", adjustable="box" if ax.figure is not None else "datalim")
     ax.axis("off")
     return fig, ax
+
+
+OWN_AXES = "diagram-canvas"
+
+
+def fit_to_axes(ax: Axes, width: float, height: float) -> float:
+    """Shrink fonts, line widths and arrow heads when the diagram was drawn into the
+    caller's axes and those are smaller than its natural ``width × height`` inches.
+
+    Returns the factor applied (1.0 for a figure made by :func:`canvas`). The axes
+    are assumed to hold only the diagram.
+    """
+    if ax.get_gid() == OWN_AXES:
+        return 1.0
+    ax.apply_aspect()
+    bbox = ax.get_window_extent().transformed(ax.figure.dpi_scale_trans.inverted())
+    scale = min(bbox.width / width, bbox.height / height, 1.0)
+    if scale >= 0.999:
+        return 1.0
+    texts = list(ax.texts)
+    lines = list(ax.lines)
+    legend = ax.get_legend()
+    if legend is not None:
+        texts += legend.get_texts()
+        lines += [h for h in legend.legend_handles if isinstance(h, matplotlib.lines.Line2D)]
+    for t in texts:
+        t.set_fontsize(t.get_fontsize() * scale)
+    for line in lines:
+        line.set_linewidth(line.get_linewidth() * scale)
+        line.set_markersize(line.get_markersize() * scale)
+    for p in ax.patches:
+        p.set_linewidth(p.get_linewidth() * scale)
+        if isinstance(p, FancyArrowPatch):
+            p.set_mutation_scale(p.get_mutation_scale() * scale)
+    return scale
 
 
 def box(ax: Axes, x: float, y: float, w: float, h: float, text: str, *, kind: str = "other",

@@ -19,7 +19,7 @@ import matplotlib as mpl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .style import FONT, INK, MUTED, arrow, box, canvas, merge_symbol, polyline
+from .style import FONT, INK, MUTED, arrow, box, canvas, fit_to_axes, merge_symbol, polyline
 
 __all__ = ["UnrolledSpec", "describe_unrolled", "draw_unrolled"]
 
@@ -197,5 +197,6 @@ def draw_unrolled(n_blocks: int = 3, *, lesion: int | None = None, ax: Axes | No
             fontsize=FONT["small"], color=MUTED, style="italic")
     top = y_net - 0.95
     _lanes(ax, spec, top, x0)
+    fit_to_axes(ax, width, height)
     fig.diagram = spec  # type: ignore[attr-defined]
     return fig
