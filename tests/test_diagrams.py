@@ -481,3 +481,14 @@ def test_diagram_modules_stay_small():
     package = Path(D.__file__).parent
     sizes = {p.name: len(p.read_text(encoding="utf-8").splitlines()) for p in package.glob("*.py")}
     assert max(sizes.values()) <= 800, sizes
+
+
+def test_gallery_script_renders(tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "diagram_gallery.py"
+    spec = importlib.util.spec_from_file_location("diagram_gallery", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path), "--only", "unrolled", "--dpi", "40"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["unrolled_3.png", "unrolled_4_lesion_2.png"]

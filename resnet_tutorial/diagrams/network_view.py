@@ -132,15 +132,16 @@ def _collapse(items: list[_Item], max_items: int) -> list[_Item]:
     """Shorten long runs of a repeated block (or layer pattern): keep the first two
     repeats and the last one, and put one "⋯ n more" item for the others."""
     items = list(items)
-    while len(items) > max_items:
+    while sum(i.kind != "input" for i in items) > max_items:
         covered, start, p, r = _longest_run(items)
         if not covered:
             break
-        hidden = items[start + 2 * p:start + (r - 1) * p]
+        keep = 2 if p == 1 else 1  # repeats shown before the "⋯": two single blocks, or one pattern
+        hidden = items[start + keep * p:start + (r - 1) * p]
         first = items[start]
         more = _Item("collapsed", f"⋯\n{len(hidden)} more", 0.8, max(i.h for i in hidden),
                      count=len(hidden), stage=first.stage, hidden=hidden)
-        items[start + 2 * p:start + (r - 1) * p] = [more]
+        items[start + keep * p:start + (r - 1) * p] = [more]
     return items
 
 
@@ -160,9 +161,10 @@ def _rows(spec: NetworkSpec, max_per_row: int, marks: dict[int, str]) -> list[_R
             else (f"{sec.out_shape[0]} ch" if sec.out_shape else "")
         n_blocks = len(sec.blocks)
         sub = size + (f"\n{n_blocks} block{'s' * (n_blocks != 1)}" if n_blocks else "")
-        for k in range(0, max(len(items), 1), max_per_row):
+        per_row = max_per_row + (items[0].kind == "input" if items else 0)
+        for k in range(0, max(len(items), 1), per_row):
             rows.append(_Row(name if k == 0 else f"{name} (cont.)", sub if k == 0 else "",
-                             items[k:k + max_per_row]))
+                             items[k:k + per_row]))
     return rows
 
 
@@ -334,7 +336,7 @@ def draw_network(model: nn.Module | NetworkSpec, *, input_shape: Sequence[int] |
     title = _default_title(spec) if title is None else title
     top_pad = 0.55 if title else 0.15
     ys = _layout_rows(rows, marks, 0.0)
-    height = top_pad - (ys[-1] - rows[-1].height / 2) + 0.55
+    height = top_pad - (ys[-1] - rows[-1].height / 2) + (0.55 if spec.blocks else 0.2)
     x0 = LABEL_W + 0.3
     width = x0 + max(r.width for r in rows) + 0.1
     fig, ax = canvas(width, height, ax)
