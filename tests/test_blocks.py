@@ -403,7 +403,7 @@ def test_block_error_messages_say_what_to_change():
         Residual(4, 8)
     with pytest.raises(ValueError, match=r"Residual\(4, 4, strides=2\)"):
         Residual(4, 4, strides=2)
-    with pytest.raises(ValueError, match=r"channels \(64\) must equal filters \* 4 \(128\): pass filters=16"):
+    with pytest.raises(ValueError, match=r"channels \(64\) must equal filters \* 4 \(128\): pass filters=16 or use a ConvBlock to change the channel count$"):
         IdentityBlock(64, filters=32)
     ident = IdentityBlock(64)
     with pytest.raises(ValueError, match=r"IdentityBlock\(64\) got 32 channels: .*put a ConvBlock in front"):
@@ -442,3 +442,14 @@ def test_conv_helpers_build_the_documented_layers():
     d = conv1x1(4, 8, stride=2)
     assert (d.kernel_size, d.stride, d.padding, d.bias) == ((1, 1), (2, 2), (0, 0), None)
     assert conv1x1(4, 8, bias=True).bias is not None
+
+
+def test_torchvision_blocks_use_the_given_norm_layer():
+    def norm(c: int) -> nn.Module:
+        return nn.GroupNorm(2, c)
+
+    basic = BasicBlock(8, 8, norm_layer=norm)
+    bottle = Bottleneck(16, 4, norm_layer=norm)
+    assert isinstance(basic.bn1, nn.GroupNorm) and isinstance(basic.bn2, nn.GroupNorm)
+    assert all(isinstance(getattr(bottle, f"bn{i}"), nn.GroupNorm) for i in (1, 2, 3))
+    assert isinstance(BasicBlock(8, 8).bn1, nn.BatchNorm2d) and isinstance(Bottleneck(16, 4).bn3, nn.BatchNorm2d)
