@@ -129,7 +129,26 @@ def prepare(module: Module, cfg: configparser.ConfigParser, fresh: bool) -> Path
         shutil.copytree(ROOT / name, work / name, ignore=ignore)
     shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
     (work / "setup.cfg").write_text(module_setup_cfg(cfg, module), encoding="utf-8")
+    retest_survivors(work / "mutants" / f"{module.path}.meta")
     return work
+
+
+def retest_survivors(meta: Path) -> int:
+    """Forget the cached verdict of every mutant that was not killed, so that new tests get their chance.
+
+    mutmut keeps a cached verdict until the mutated function changes; a test added since
+    would never be tried on an old survivor. Killed verdicts are kept (a test that killed a
+    mutant still does, unless it was weakened: ``--fresh`` retests everything).
+    """
+    if not meta.exists():
+        return 0
+    data = json.loads(meta.read_text(encoding="utf-8"))
+    codes = data["exit_code_by_key"]
+    reset = [k for k, c in codes.items() if c is None or c not in KILLED]
+    for k in reset:
+        codes[k] = None
+    meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
+    return len(reset)
 
 
 def run_mutmut(module: Module, work: Path, jobs: int) -> tuple[float, int]:
