@@ -219,7 +219,7 @@ def collect(module: Module) -> dict[str, Any] | None:
             stale.append(k)
     total = len(codes)
     killed = sum(1 for c in codes.values() if c in KILLED)
-    scored = total - len(equivalent)
+    scored = total - len(unknown) - len(equivalent)  # a run stopped early leaves some mutants unchecked
     state = json.loads((work / "mutants" / "mutmut-stats.json").read_text()) if (work / "mutants" / "mutmut-stats.json").exists() else {}
     return {
         "module": module.name,
@@ -260,7 +260,8 @@ def write_report(rows: list[dict[str, Any]], seconds: dict[str, float], previous
         wall = seconds.get(r["module"], old_rows.get(r["module"], {}).get("wall_s"))
         table.append({
             "module": r["module"], "mutants": r["mutants"], "killed": r["killed"], "survived": r["survived"],
-            "equivalent": r["equivalent"], "score": r["score"], "wall_s": round(wall, 1) if wall else wall,
+            "equivalent": r["equivalent"], "not_run": r["not_run"], "score": r["score"],
+            "wall_s": round(wall, 1) if wall else wall,
             "target_met": bool(r["score"] is not None and r["score"] >= TARGET and r["not_run"] == 0),
             "unexplained_survivors": r["survived"],
         })
@@ -292,13 +293,14 @@ def write_doc(result: dict[str, Any]) -> None:
            f"Measured {m.get('date')} on {m.get('cpu')} ({m.get('cores')} cores, CPU capability "
            f"{m.get('cpu_capability')}), mutmut run with `--max-children 2` under `nice -n 10`; "
            "wall time includes mutmut's clean run of the module's tests.", "",
-           "| module | mutants | killed | survived | equivalent | score | wall time | target met |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+           "Score = killed / (mutants - equivalent - not run); *not run*: mutants a stopped run did not reach.", "",
+           "| module | mutants | killed | survived | equivalent | not run | score | wall time | target met |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for t in result["rows"]:
         score = f"{t['score']:.1%}" if t["score"] is not None else "-"
         wall = f"{t['wall_s'] / 60:.1f} min" if t.get("wall_s") else "-"
         out.append(f"| `{t['module']}` | {t['mutants']} | {t['killed']} | {t['survived']} | {t['equivalent']} | "
-                   f"{score} | {wall} | {'yes' if t['target_met'] else 'no'} |")
+                   f"{t['not_run']} | {score} | {wall} | {'yes' if t['target_met'] else 'no'} |")
     for r in result["modules"]:
         out += ["", f"### `{r['module']}`", "", f"Tests: {', '.join('`' + t + '`' for t in r['tests'])}."]
         if r["stale_equivalents"]:
@@ -350,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     result = write_report(rows, seconds, previous)
     for t in result["rows"]:
         print(f"[mutation] {t['module']:8s} {t['mutants']:4d} mutants  {t['killed']:4d} killed  "
-              f"{t['survived']:3d} survived  {t['equivalent']:3d} equivalent  score {t['score']:.1%}")
+              f"{t['survived']:3d} survived  {t['equivalent']:3d} equivalent  {t['not_run']:4d} not run  "
+              f"score {t['score'] if t['score'] is None else format(t['score'], '.1%')}")
     print(f"[mutation] wrote {RESULT.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
     if failed:
         print(f"[mutation] mutmut failed for {failed}: see build/mutation/<module>.log", file=sys.stderr)

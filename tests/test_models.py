@@ -306,8 +306,8 @@ def test_create_model_records_its_spec_and_passes_kwargs():
     assert create_model("resnet20", stem_stride=2).conv1.stride == (2, 2)
     assert create_model("resnet20").conv1.stride == (1, 1) and create_model("resnet20").conv1.bias is None
     assert create_model("resnet20", bn=False).conv1.bias is not None
-    assert "keyword arguments go to CifarResNet" in models.list_models.__globals__["_MODELS"]["resnet56"].__doc__
-    assert "plain net" in models.list_models.__globals__["_MODELS"]["plain56"].__doc__
+    assert "keyword arguments go to CifarResNet" in models._MODELS["resnet56"].__doc__
+    assert "plain net" in models._MODELS["plain56"].__doc__
 
 
 def test_list_models_sorts_by_family_then_depth():
@@ -326,7 +326,7 @@ def test_register_model_refuses_a_second_model_under_a_taken_name():
 
     with pytest.raises(ValueError, match=r"a model named 'resnet20' is already registered \(resnet_tutorial.models\); give"):
         register_model(resnet20)
-    fn = models.list_models.__globals__["_MODELS"]["resnet20"]
+    fn = models._MODELS["resnet20"]
     assert register_model(fn) is fn  # registering the same function again is harmless
 
 
