@@ -87,3 +87,19 @@ def test_mistakes_filters_and_samples():
     assert metrics.mistakes(PREDS, TARGETS, k=10, seed=1).tolist() == wrong
     with pytest.raises(ValueError, match="preds must be integer"):
         metrics.mistakes(torch.rand(3), [0, 1, 2])
+
+
+def test_most_confused_default_k_and_ties_on_a_large_matrix():
+    cm = torch.ones(10, 10, dtype=torch.long)  # 90 tied off-diagonal cells
+    df = metrics.most_confused(cm)
+    assert len(df) == 5  # default k
+    # ties keep reading order: (0->1), (0->2), ... as a stable sort gives
+    assert list(zip(df["true"], df["predicted"])) == [("0", "1"), ("0", "2"), ("0", "3"), ("0", "4"), ("0", "5")]
+    top = metrics.most_confused(cm, k=90)
+    assert list(zip(top["true"].astype(int), top["predicted"].astype(int))) == [
+        (i, j) for i in range(10) for j in range(10) if i != j]
+
+
+def test_mistakes_names_the_bad_argument():
+    with pytest.raises(ValueError, match=r"^targets must be integer class indices"):
+        metrics.mistakes([0, 1], [0.5, 1.0])
