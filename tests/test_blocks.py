@@ -399,17 +399,17 @@ def test_block_error_messages_say_what_to_change():
         ResidualBlock(8, 8, shortcut="none", merge="cat")
     with pytest.raises(ValueError, match=r"only add channels \(32 -> 16 would drop some\)"):
         ZeroPadShortcut(32, 16)
-    with pytest.raises(ValueError, match=r"Residual\(4, 8, strides=1\) changes the shape"):
+    with pytest.raises(ValueError, match=r"Residual\(4, 8, strides=1\) changes the shape, so x cannot be added to the branch output: pass use_1x1conv=True$"):
         Residual(4, 8)
     with pytest.raises(ValueError, match=r"Residual\(4, 4, strides=2\)"):
         Residual(4, 4, strides=2)
     with pytest.raises(ValueError, match=r"channels \(64\) must equal filters \* 4 \(128\): pass filters=16 or use a ConvBlock to change the channel count$"):
         IdentityBlock(64, filters=32)
     ident = IdentityBlock(64)
-    with pytest.raises(ValueError, match=r"IdentityBlock\(64\) got 32 channels: .*put a ConvBlock in front"):
+    with pytest.raises(ValueError, match=r"IdentityBlock\(64\) got 32 channels: an identity shortcut cannot change dimensions, put a ConvBlock in front$"):
         ident(torch.randn(1, 32, 4, 4))
     conv = ConvBlock(16, 8)
-    with pytest.raises(ValueError, match=r"expects 16 input channels, got 32: .*in_channels=32 \(an IdentityBlock\(32\) or a ConvBlock\(32, \.\.\.\)\)"):
+    with pytest.raises(ValueError, match=r"expects 16 input channels, got 32: a conv block changes the channel count, so the next block must be built with in_channels=32 \(an IdentityBlock\(32\) or a ConvBlock\(32, \.\.\.\)\)"):
         conv(torch.randn(1, 32, 4, 4))
 
 
@@ -453,3 +453,17 @@ def test_torchvision_blocks_use_the_given_norm_layer():
     assert isinstance(basic.bn1, nn.GroupNorm) and isinstance(basic.bn2, nn.GroupNorm)
     assert all(isinstance(getattr(bottle, f"bn{i}"), nn.GroupNorm) for i in (1, 2, 3))
     assert isinstance(BasicBlock(8, 8).bn1, nn.BatchNorm2d) and isinstance(Bottleneck(16, 4).bn3, nn.BatchNorm2d)
+
+
+def test_torchvision_basic_block_with_downsample_and_post002_channel_change():
+    from torchvision.models import resnet as tv
+
+    torch.manual_seed(0)
+    ds = nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16))
+    ours = _randomize(BasicBlock(8, 16, 2, downsample=ds))
+    theirs = tv.BasicBlock(8, 16, 2, downsample=nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16)))
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(ours(x), theirs(x))
+    widen = PostBasicBlock(4, 8)  # channels change at stride 1: still a projection
+    assert [type(m) for m in widen.shortcut] == [nn.Conv2d, nn.BatchNorm2d] and widen.shortcut[0].stride == (1, 1)
