@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # JupyterLab refuses to start as root without --allow-root.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons unit benchmarks bench-report clean
+.PHONY: setup lab test lessons unit benchmarks bench-report mutation clean
 
 setup:
 	@bash scripts/setup.sh
@@ -36,6 +36,12 @@ benchmarks: setup
 ## Only rewrite benchmarks/README.md from benchmarks/results/*.json.
 bench-report:
 	$(PY) benchmarks/report.py
+
+## Mutation testing of the core modules (long: about an hour on 2 cores; not part of `make test`).
+## Writes benchmarks/results/mutation.json and docs/MUTATION.md; MODULES="bn blocks" for some.
+mutation: setup
+	$(PY) -m pip install -q -r scripts/mutation-requirements.txt
+	$(PY) scripts/mutation.py $(MODULES)
 
 clean:
 	rm -rf build .pytest_cache

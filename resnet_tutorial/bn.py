@@ -107,10 +107,12 @@ def batch_norm_2d(
         centered = x - mean.view(shape)
 
     x_hat = centered / torch.sqrt(var.view(shape) + eps)
+    # gamma and beta in the input's dtype, as torch does: float32 parameters must not turn a
+    # bfloat16/float16 activation into float32 (mixed precision)
     if weight is not None:
-        x_hat = x_hat * weight.view(shape)
+        x_hat = x_hat * weight.to(x_hat.dtype).view(shape)
     if bias is not None:
-        x_hat = x_hat + bias.view(shape)
+        x_hat = x_hat + bias.to(x_hat.dtype).view(shape)
     return x_hat
 
 

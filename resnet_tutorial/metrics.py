@@ -15,7 +15,7 @@ import torch
 
 def _as_labels(x, name: str) -> torch.Tensor:
     t = torch.as_tensor(x).reshape(-1)
-    if t.is_floating_point():
+    if t.is_floating_point() and t.numel():  # torch.as_tensor([]) is float32: an empty list is no mistake
         raise ValueError(f"{name} must be integer class indices, got dtype {t.dtype} (use logits.argmax(1))")
     return t.to(torch.int64).cpu()
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from resnet_tutorial.blocks import (
@@ -18,6 +19,35 @@ from resnet_tutorial.blocks import (
 
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
+
+
+# --- reference computations written out with torch.nn.functional (never the blocks' own methods) ---
+def _bn(x: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Training-mode BN with the batch's own statistics: (x - mean) / sqrt(biased var + eps) * gamma + beta."""
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(var + bn.eps) * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    return F.conv2d(x, conv.weight, conv.bias, stride=conv.stride, padding=conv.padding)
+
+
+def _branch(block: ResidualBlock, x: torch.Tensor) -> torch.Tensor:
+    """conv3x3 -> BN -> ReLU -> conv3x3 -> BN of a post-activation ResidualBlock with BN."""
+    out = F.relu(_bn(F.conv2d(x, block.conv1.weight, stride=block.stride, padding=1), block.bn1))
+    return _bn(F.conv2d(out, block.conv2.weight, padding=1), block.bn2)
+
+
+def _randomize(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BN affine parameters, so a swapped gamma/beta or a skipped BN shows."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g))
+    return module
 
 
 def test_post000_residual_shapes_and_params():
@@ -132,11 +162,11 @@ def test_plain_block_has_no_skip_path():
     assert plain.shortcut is None
     assert not any("shortcut" in name for name, _ in plain.named_modules() if name)
     x = torch.randn(3, 8, 5, 5)
-    # output is exactly act(F(x)): nothing of x is added
-    torch.testing.assert_close(plain(x), torch.relu(plain.residual(x)))
+    # output is exactly relu(F(x)), F written out here: nothing of x is added
+    torch.testing.assert_close(plain(x), F.relu(_branch(plain, x)))
     res = ResidualBlock(8, 8, shortcut="identity")
     res.load_state_dict(plain.state_dict())
-    torch.testing.assert_close(res(x), torch.relu(res.residual(x) + x))
+    torch.testing.assert_close(res(x), F.relu(_branch(plain, x) + x))
     assert not torch.allclose(res(x), plain(x))
 
 
@@ -187,8 +217,11 @@ def test_preact_ordering_and_activation_choice():
     # pre-activation: no activation after the add, so outputs can be negative
     y = block(x)
     assert y.shape == (2, 16, 3, 3) and (y < 0).any()
-    expected = block.residual(x) + block.shortcut(x)
-    torch.testing.assert_close(y, expected)
+    # BN -> GELU -> conv -> BN -> GELU -> conv, plus the projection (1x1 conv + BN), nothing after the add
+    out = F.conv2d(F.gelu(_bn(x, block.bn1)), block.conv1.weight, stride=2, padding=1)
+    out = F.conv2d(F.gelu(_bn(out, block.bn2)), block.conv2.weight, padding=1)
+    skip = _bn(F.conv2d(x, block.shortcut[0].weight, stride=2), block.shortcut[1])
+    torch.testing.assert_close(y, out + skip)
 
 
 def test_gradient_passes_through_shortcut_when_branch_gradient_is_zero():
@@ -205,3 +238,232 @@ def test_gradient_passes_through_shortcut_when_branch_gradient_is_zero():
     x2 = x.detach().clone().requires_grad_(True)
     (plain(x2) * w).sum().backward()
     assert torch.count_nonzero(x2.grad) == 0
+
+
+# --- forward passes against independent references ---
+def _tv_state(ours: nn.Module) -> dict[str, torch.Tensor]:
+    """Our state_dict under torchvision's names (shortcut.* -> downsample.*)."""
+    return {k.replace("shortcut.", "downsample."): v for k, v in ours.state_dict().items()}
+
+
+@pytest.mark.parametrize("cin,cout,stride", [(16, 16, 1), (16, 32, 2), (8, 8, 2)])
+def test_residual_block_equals_torchvision_basic_block(cin, cout, stride):
+    """Post-activation ResidualBlock with a projection = torchvision's BasicBlock, in both modes."""
+    from torchvision.models import resnet as tv
+
+    torch.manual_seed(0)
+    ours = _randomize(ResidualBlock(cin, cout, stride, shortcut="projection"))
+    shape_changes = stride != 1 or cin != cout
+    down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) if shape_changes else None
+    theirs = tv.BasicBlock(cin, cout, stride, downsample=down)
+    theirs.load_state_dict(_tv_state(ours))
+    x = torch.randn(4, cin, 8, 8)
+    torch.testing.assert_close(ours(x), theirs(x))  # training mode: batch statistics, running stats updated
+    torch.testing.assert_close(ours.bn1.running_mean, theirs.bn1.running_mean)
+    ours.eval(), theirs.eval()
+    torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_residual_block_branch_can_be_negative_before_the_add():
+    """F(x) ends in BN (no ReLU): the pre-add sum is F(x) + x with negative F values, ReLU only after."""
+    torch.manual_seed(0)
+    block = _randomize(ResidualBlock(8, 8))
+    x = torch.rand(4, 8, 6, 6) + 1.0  # positive input: a ReLU on the branch would only ever add
+    branch = _branch(block, x)
+    assert (branch < -0.5).any()
+    y = block(x)
+    torch.testing.assert_close(y, F.relu(branch + x))
+    assert (y < x - 0.5).any()  # the block can lower an input value, which relu(relu(F) + x) never does
+
+
+def test_residual_block_without_bn_has_biased_convs_and_no_normalization():
+    torch.manual_seed(0)
+    block = ResidualBlock(6, 6, bn=False, activation="leaky_relu")
+    x = torch.randn(2, 6, 5, 5)
+    out = F.leaky_relu(_conv(x, block.conv1), 0.1)
+    out = _conv(out, block.conv2)
+    torch.testing.assert_close(block(x), F.leaky_relu(out + x, 0.1))
+    assert block.last_norm is block.conv2
+    block.zero_init_residual()
+    assert torch.count_nonzero(block.conv2.weight) == 0 and torch.count_nonzero(block.conv2.bias) == 0
+    torch.testing.assert_close(block(x), F.leaky_relu(x, 0.1))
+
+
+def test_zeropad_block_adds_subsampled_zero_padded_input():
+    torch.manual_seed(0)
+    block = _randomize(ResidualBlock(4, 8, 2, shortcut="zeropad"))
+    x = torch.randn(3, 4, 6, 6)
+    skip = torch.cat([x[:, :, ::2, ::2], torch.zeros(3, 4, 3, 3)], dim=1)
+    torch.testing.assert_close(block(x), F.relu(_branch(block, x) + skip))
+
+
+def test_cat_block_concatenates_branch_and_input_then_activates():
+    torch.manual_seed(0)
+    block = _randomize(ResidualBlock(5, 5, merge="cat", activation="tanh"))
+    x = torch.randn(2, 5, 4, 4)
+    out = F.conv2d(torch.tanh(_bn(F.conv2d(x, block.conv1.weight, padding=1), block.bn1)), block.conv2.weight, padding=1)
+    torch.testing.assert_close(block(x), torch.tanh(torch.cat([_bn(out, block.bn2), x], dim=1)))
+
+
+def test_preact_zero_init_zeroes_the_last_conv():
+    block = ResidualBlock(4, 4, preact=True)
+    assert block.last_norm is block.conv2
+    block.zero_init_residual()
+    assert torch.count_nonzero(block.conv2.weight) == 0
+    assert torch.count_nonzero(block.bn2.weight) == 4  # the BN in front of the conv is left alone
+    post = ResidualBlock(4, 4)
+    assert post.last_norm is post.bn2
+    post.zero_init_residual()
+    assert torch.count_nonzero(post.bn2.weight) == 0 and torch.count_nonzero(post.bn2.bias) == 0
+    assert torch.count_nonzero(post.conv2.weight) > 0
+
+
+def test_post000_residual_forward_written_out():
+    torch.manual_seed(0)
+    block = _randomize(Residual(4, 8, use_1x1conv=True, strides=2))
+    x = torch.randn(3, 4, 6, 6)
+    y = F.relu(_bn(_conv(x, block.conv1), block.bn1))
+    y = _bn(_conv(y, block.conv2), block.bn2)
+    assert block.conv1.stride == (2, 2) and block.conv3.stride == (2, 2) and block.conv3.bias is not None
+    torch.testing.assert_close(block(x), F.relu(y + _conv(x, block.conv3)))
+    same = _randomize(Residual(4, 4))
+    y = _bn(_conv(F.relu(_bn(_conv(x, same.conv1), same.bn1)), same.conv2), same.bn2)
+    torch.testing.assert_close(same(x), F.relu(y + x))
+
+
+def test_post002_basic_block_forward_written_out():
+    torch.manual_seed(0)
+    block = _randomize(PostBasicBlock(4, 8, stride=2))
+    x = torch.randn(3, 4, 6, 6)
+    y = _bn(_conv(F.relu(_bn(_conv(x, block.conv1), block.bn1)), block.conv2), block.bn2)
+    skip = _bn(_conv(x, block.shortcut[0]), block.shortcut[1])
+    assert block.shortcut[0].stride == (2, 2)
+    torch.testing.assert_close(block(x), F.relu(y + skip))
+    same = _randomize(PostBasicBlock(4, 4))
+    y = _bn(_conv(F.relu(_bn(_conv(x, same.conv1), same.bn1)), same.conv2), same.bn2)
+    torch.testing.assert_close(same(x), F.relu(y + x))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_post001_blocks_equal_torchvision_bottleneck(stride):
+    """Post 001's ConvBlock / IdentityBlock = torchvision's Bottleneck (v1.5: stride in the 3x3 conv)."""
+    from torchvision.models import resnet as tv
+
+    torch.manual_seed(0)
+    conv = _randomize(ConvBlock(32, 16, stride=stride))
+    down = nn.Sequential(nn.Conv2d(32, 64, 1, stride, bias=False), nn.BatchNorm2d(64))
+    ref = tv.Bottleneck(32, 16, stride, downsample=down)
+    ref.load_state_dict(_tv_state(conv))
+    x = torch.randn(2, 32, 8, 8)
+    torch.testing.assert_close(conv(x), ref(x))
+    ident = _randomize(IdentityBlock(64), seed=1)
+    ref_ident = tv.Bottleneck(64, 16)
+    ref_ident.load_state_dict(ident.state_dict())
+    y = torch.randn(2, 64, 4, 4)
+    torch.testing.assert_close(ident(y), ref_ident(y))
+    assert ConvBlock(32, 16).conv2.stride == (2, 2)  # the default stride halves the size
+
+
+def test_grouped_and_dilated_bottleneck_equals_torchvision():
+    from torchvision.models import resnet as tv
+
+    torch.manual_seed(0)
+    ours = _randomize(Bottleneck(64, 16, stride=1, groups=4, base_width=32, dilation=2))
+    theirs = tv.Bottleneck(64, 16, stride=1, groups=4, base_width=32, dilation=2)
+    assert ours.conv2.weight.shape == theirs.conv2.weight.shape == (32, 8, 3, 3)  # width = 16 * 32/64 * 4
+    assert ours.conv2.dilation == (2, 2) and ours.conv2.padding == (2, 2) and ours.stride == 1
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 64, 7, 7)
+    torch.testing.assert_close(ours(x), theirs(x))
+    assert BasicBlock(8, 8, stride=2).stride == 2
+
+
+def test_block_error_messages_say_what_to_change():
+    with pytest.raises(ValueError, match=r"groups=1 and base_width=64: use Bottleneck"):
+        BasicBlock(8, 8, groups=2)
+    with pytest.raises(ValueError, match=r"groups=1 and base_width=64"):
+        BasicBlock(8, 8, base_width=32)
+    with pytest.raises(ValueError, match=r"dilation > 1: use Bottleneck"):
+        BasicBlock(8, 8, dilation=2)
+    with pytest.raises(ValueError, match=r"stride must be >= 1, got 0"):
+        ResidualBlock(8, 8, 0)
+    with pytest.raises(ValueError, match=r"8 -> 16 channels with stride 1: choose shortcut='projection'"):
+        ResidualBlock(8, 16)
+    with pytest.raises(ValueError, match=r"unknown activation 'swish2': choose one of \['elu', 'gelu'"):
+        ResidualBlock(8, 8, activation="swish2")
+    with pytest.raises(ValueError, match=r"unknown shortcut 'dense': choose one of \('identity', 'projection'"):
+        ResidualBlock(8, 8, shortcut="dense")
+    with pytest.raises(ValueError, match=r"unknown merge 'mul': choose 'add' or 'cat'"):
+        ResidualBlock(8, 8, merge="mul")
+    with pytest.raises(ValueError, match=r"shortcut='none' has no shortcut: use merge='add'"):
+        ResidualBlock(8, 8, shortcut="none", merge="cat")
+    with pytest.raises(ValueError, match=r"only add channels \(32 -> 16 would drop some\)"):
+        ZeroPadShortcut(32, 16)
+    with pytest.raises(ValueError, match=r"Residual\(4, 8, strides=1\) changes the shape, so x cannot be added to the branch output: pass use_1x1conv=True$"):
+        Residual(4, 8)
+    with pytest.raises(ValueError, match=r"Residual\(4, 4, strides=2\)"):
+        Residual(4, 4, strides=2)
+    with pytest.raises(ValueError, match=r"channels \(64\) must equal filters \* 4 \(128\): pass filters=16 or use a ConvBlock to change the channel count$"):
+        IdentityBlock(64, filters=32)
+    ident = IdentityBlock(64)
+    with pytest.raises(ValueError, match=r"IdentityBlock\(64\) got 32 channels: an identity shortcut cannot change dimensions, put a ConvBlock in front$"):
+        ident(torch.randn(1, 32, 4, 4))
+    conv = ConvBlock(16, 8)
+    with pytest.raises(ValueError, match=r"expects 16 input channels, got 32: a conv block changes the channel count, so the next block must be built with in_channels=32 \(an IdentityBlock\(32\) or a ConvBlock\(32, \.\.\.\)\)"):
+        conv(torch.randn(1, 32, 4, 4))
+
+
+def test_make_activation_and_reprs():
+    from resnet_tutorial.blocks import ACTIVATIONS, make_activation
+
+    for name, kind in [("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("gelu", nn.GELU), ("silu", nn.SiLU),
+                       ("elu", nn.ELU), ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid), ("identity", nn.Identity)]:
+        assert type(make_activation(name)) is kind
+    assert make_activation("leaky_relu").negative_slope == 0.1
+    assert not make_activation("relu").inplace  # the branch output is reused by the shortcut
+    assert make_activation("relu") is not make_activation("relu")  # a fresh module each time
+    assert len(ACTIVATIONS) == 8
+    block = ResidualBlock(16, 32, 2, shortcut="zeropad", bn=False, merge="cat", preact=True, activation="elu")
+    assert block.extra_repr() == (
+        "16 -> 64, stride=2, shortcut='zeropad', bn=False, merge='cat', preact=True, activation='elu'"
+    )
+    assert block.shortcut.extra_repr() == "16, 32, stride=2"
+    assert (block.in_channels, block.branch_channels, block.out_channels) == (16, 32, 64)
+    assert isinstance(block.act1, nn.ELU) and isinstance(block.act2, nn.ELU)
+    assert ZeroPadShortcut(8, 8).forward(torch.ones(1, 8, 3, 3)).shape == (1, 8, 3, 3)
+
+
+def test_conv_helpers_build_the_documented_layers():
+    from resnet_tutorial.blocks import conv1x1, conv3x3
+
+    c = conv3x3(4, 8, stride=2, groups=2, dilation=3, bias=True)
+    assert (c.kernel_size, c.stride, c.padding, c.dilation, c.groups) == ((3, 3), (2, 2), (3, 3), (3, 3), 2)
+    assert c.bias is not None and conv3x3(4, 8).bias is None and conv3x3(4, 8).padding == (1, 1)
+    d = conv1x1(4, 8, stride=2)
+    assert (d.kernel_size, d.stride, d.padding, d.bias) == ((1, 1), (2, 2), (0, 0), None)
+    assert conv1x1(4, 8, bias=True).bias is not None
+
+
+def test_torchvision_blocks_use_the_given_norm_layer():
+    def norm(c: int) -> nn.Module:
+        return nn.GroupNorm(2, c)
+
+    basic = BasicBlock(8, 8, norm_layer=norm)
+    bottle = Bottleneck(16, 4, norm_layer=norm)
+    assert isinstance(basic.bn1, nn.GroupNorm) and isinstance(basic.bn2, nn.GroupNorm)
+    assert all(isinstance(getattr(bottle, f"bn{i}"), nn.GroupNorm) for i in (1, 2, 3))
+    assert isinstance(BasicBlock(8, 8).bn1, nn.BatchNorm2d) and isinstance(Bottleneck(16, 4).bn3, nn.BatchNorm2d)
+
+
+def test_torchvision_basic_block_with_downsample_and_post002_channel_change():
+    from torchvision.models import resnet as tv
+
+    torch.manual_seed(0)
+    ds = nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16))
+    ours = _randomize(BasicBlock(8, 16, 2, downsample=ds))
+    theirs = tv.BasicBlock(8, 16, 2, downsample=nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16)))
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 8, 6, 6)
+    torch.testing.assert_close(ours(x), theirs(x))
+    widen = PostBasicBlock(4, 8)  # channels change at stride 1: still a projection
+    assert [type(m) for m in widen.shortcut] == [nn.Conv2d, nn.BatchNorm2d] and widen.shortcut[0].stride == (1, 1)

@@ -156,3 +156,170 @@ def test_bad_arguments_say_what_to_change():
         data.TensorLoader(images, labels, in_channels=2)
     with pytest.raises(ValueError, match="resize"):
         data.TensorLoader(images, labels, resize=0)
+
+
+# --- small, exact facts (no full-data hashing): paths, normalization, subsets, loader arithmetic ---
+def test_data_root_order_argument_env_default(monkeypatch, tmp_path):
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    assert data.data_root() == Path("~/.cache/resnet-tutorial/data").expanduser()
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
+    assert data.data_root() == tmp_path / "env"
+    assert data.data_root(tmp_path / "arg") == tmp_path / "arg"  # an argument wins over the variable
+    monkeypatch.setenv(data.DATA_ENV, "")
+    assert data.data_root() == Path("~/.cache/resnet-tutorial/data").expanduser()  # empty = unset
+
+
+def test_normalize_by_hand():
+    images = torch.tensor([[[0, 255], [51, 102]]], dtype=torch.uint8)  # [1, 2, 2]
+    x = data.normalize(images)
+    assert x.shape == (1, 1, 2, 2) and x.dtype == torch.float32
+    expected = (torch.tensor([[0.0, 1.0], [0.2, 0.4]]) - 0.2860) / 0.3530
+    torch.testing.assert_close(x[0, 0], expected)
+    torch.testing.assert_close(data.normalize(images.unsqueeze(1), mean=0.5, std=0.5)[0, 0],
+                               torch.tensor([[-1.0, 1.0], [-0.6, -0.2]]))
+    with pytest.raises(ValueError, match=r"normalize expects uint8 pixels 0\.\.255, got torch.float32"):
+        data.normalize(images.float())
+
+
+def test_fashion_batch_is_a_seeded_draw_from_the_training_split():
+    images, labels = data.load_tensors(train=True)
+    x, y = data.fashion_batch(5, seed=3)
+    idx = torch.randperm(60000, generator=torch.Generator().manual_seed(3))[:5]
+    torch.testing.assert_close(x, data.normalize(images[idx]))
+    assert torch.equal(y, labels[idx]) and x.dtype == torch.float32 and y.dtype == torch.int64
+    x[:] = 0  # a copy: the cached batch is not changed by the caller
+    assert not torch.equal(data.fashion_batch(5, seed=3)[0], x)
+    assert data.fashion_batch(2)[0].shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"fashion_batch: n must be at least 2 \(BatchNorm needs a batch\), got 1"):
+        data.fashion_batch(1)
+
+
+def test_stratified_subset_and_indices_by_hand():
+    labels = torch.tensor([2, 0, 1, 0, 2, 1, 0])
+    idx = data.stratified_indices(labels, 1, seed=4)
+    g = torch.Generator().manual_seed(4)
+    expected = [int(torch.nonzero(labels == c).reshape(-1)[torch.randperm(n, generator=g)[0]])
+                for c, n in ((0, 3), (1, 2), (2, 2))]
+    assert idx.tolist() == sorted(expected)
+    assert data.stratified_indices(labels, 2).tolist() == data.stratified_indices(labels, 2, seed=0).tolist()
+    assert data.stratified_indices(labels.tolist(), 2, seed=1).tolist() == data.stratified_indices(labels, 2, seed=1).tolist()
+    with pytest.raises(ValueError, match=r"per_class=3 is more than class 1 has \(2 images\); use per_class <= 2"):
+        data.stratified_indices(labels, 3)
+    with pytest.raises(ValueError, match=r"per_class must be a positive integer, got 1.5"):
+        data.stratified_indices(labels, 1.5)
+    x, y = data.stratified_subset(train=False, per_class=2, seed=5)
+    images, all_labels = data.load_tensors(train=False)
+    sel = data.stratified_indices(all_labels, 2, seed=5)
+    torch.testing.assert_close(x, data.normalize(images[sel]))
+    assert torch.equal(y, all_labels[sel]) and torch.bincount(y).tolist() == [2] * 10
+
+
+def _toy(n: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1).expand(n, 4, 4).contiguous()  # image i is all i
+    return images, torch.arange(n) % 3
+
+
+def test_tensor_loader_batches_in_order_with_exact_values():
+    images, labels = _toy(10)
+    loader = data.TensorLoader(images, labels, batch_size=4, mean=0.0, std=1.0 / 255)  # x = pixel value
+    batches = list(loader)
+    assert len(loader) == 3 == len(batches) and loader.num_samples == 10 and len(loader.dataset) == 10
+    assert [b[0].shape for b in batches] == [(4, 1, 4, 4), (4, 1, 4, 4), (2, 1, 4, 4)]
+    assert torch.cat([b[0][:, 0, 0, 0] for b in batches]).round().long().tolist() == list(range(10))
+    assert torch.cat([b[1] for b in batches]).tolist() == (torch.arange(10) % 3).tolist()
+    dropping = data.TensorLoader(images, labels, batch_size=4, drop_last=True)
+    assert len(dropping) == 2 and sum(len(b[1]) for b in dropping) == 8
+    three = data.TensorLoader(images, labels, batch_size=10, in_channels=3)
+    x3 = next(iter(three))[0]
+    assert x3.shape == (10, 3, 4, 4) and torch.equal(x3[:, 0], x3[:, 2]) and x3.is_contiguous()
+    assert loader.device == torch.device("cpu") and loader.labels.dtype == torch.int64
+
+
+def test_tensor_loader_shuffle_follows_seed_and_epoch():
+    images, labels = _toy(10)
+    loader = data.TensorLoader(images, labels, batch_size=10, shuffle=True, seed=2, mean=0.0, std=1.0 / 255)
+    first = next(iter(loader))[0][:, 0, 0, 0].round().long()
+    g = torch.Generator().manual_seed(2 * 1_000_003 + 0)
+    assert first.tolist() == torch.randperm(10, generator=g).tolist()
+    assert loader.epoch == 1  # iter() advanced the epoch
+    second = next(iter(loader))[0][:, 0, 0, 0].round().long()
+    g = torch.Generator().manual_seed(2 * 1_000_003 + 1)
+    assert second.tolist() == torch.randperm(10, generator=g).tolist()
+    loader.set_epoch(0)
+    assert next(iter(loader))[0][:, 0, 0, 0].round().long().tolist() == first.tolist()
+
+
+def test_tensor_loader_shards_for_several_processes():
+    images, labels = _toy(10)
+    evals = [data.TensorLoader(images, labels, batch_size=3, num_replicas=3, rank=r, mean=0.0, std=1.0 / 255)
+             for r in range(3)]
+    seen = [torch.cat([b[0][:, 0, 0, 0] for b in e]).round().long().tolist() for e in evals]
+    assert seen == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]  # every image once, no padding
+    assert [e.num_samples for e in evals] == [4, 3, 3] and [len(e) for e in evals] == [2, 1, 1]
+    trains = [data.TensorLoader(images, labels, batch_size=2, shuffle=True, num_replicas=3, rank=r, seed=1)
+              for r in range(3)]
+    assert [t.num_samples for t in trains] == [4, 4, 4] and [len(t) for t in trains] == [2, 2, 2]  # padded to 12
+    from torch.utils.data import DistributedSampler
+
+    for r, t in enumerate(trains):
+        t.set_epoch(2)
+        expected = DistributedSampler(range(10), num_replicas=3, rank=r, shuffle=True, seed=1)
+        expected.set_epoch(2)
+        got = torch.cat([b[1] for b in t]).tolist()
+        assert got == [int(labels[i]) for i in expected]
+    with pytest.raises(ValueError, match=r"need num_replicas >= 1 and 0 <= rank < num_replicas, got rank 3 of 3"):
+        data.TensorLoader(images, labels, num_replicas=3, rank=3)
+    with pytest.raises(ValueError, match=r"got rank -1 of 2"):
+        data.TensorLoader(images, labels, num_replicas=2, rank=-1)
+    with pytest.raises(ValueError, match=r"got rank 0 of 0"):
+        data.TensorLoader(images, labels, num_replicas=0, rank=0)
+
+
+def test_augmentation_is_a_shifted_crop_or_its_mirror():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(1, 256, (64, 6, 6), generator=g, dtype=torch.uint8)  # no zero pixel inside
+    loader = data.TensorLoader(images, torch.zeros(64, dtype=torch.long), batch_size=64, augment=True, pad=2,
+                               mean=0.0, std=1.0)
+    out = loader.transform(images, torch.Generator().manual_seed(9))[:, 0]
+    g = torch.Generator().manual_seed(9)  # the draws, in the loader's order: dy, dx, flip
+    dy, dx = torch.randint(0, 5, (64,), generator=g), torch.randint(0, 5, (64,), generator=g)
+    flip = torch.rand(64, generator=g) < 0.5
+    padded = torch.nn.functional.pad(images.float() / 255, (2, 2, 2, 2))
+    for i in range(64):
+        crop = padded[i, dy[i]:dy[i] + 6, dx[i]:dx[i] + 6]
+        torch.testing.assert_close(out[i], crop.flip(1) if flip[i] else crop)
+    assert 0 < int(flip.sum()) < 64 and len(set(dy.tolist())) == 5  # both kinds and every shift occur
+
+
+def test_tensor_loader_and_fast_loaders_reject_bad_arguments():
+    images, labels = _toy(4)
+    with pytest.raises(ValueError, match=r"images must be uint8 \[N, H, W\], got torch.uint8 \(4, 16\)"):
+        data.TensorLoader(images.view(4, 16), labels)
+    with pytest.raises(ValueError, match=r"^4 images but 3 labels$"):
+        data.TensorLoader(images, labels[:3])
+    with pytest.raises(ValueError, match=r"batch_size must be >= 1, got 0"):
+        data.TensorLoader(images, labels, batch_size=0)
+    assert len(data.TensorLoader(images, labels, batch_size=1)) == 4
+    with pytest.raises(ValueError, match=r"in_channels must be 1 \(FashionMNIST\) or 3"):
+        data.TensorLoader(images, labels, in_channels=2)
+    with pytest.raises(ValueError, match=r"resize must be a positive image side in pixels \(e.g. 96 or 224\), got 2.5"):
+        data.TensorLoader(images, labels, resize=2.5)
+    assert data.TensorLoader(images, labels, resize=1).resize == 1
+    with pytest.raises(ValueError, match=r"pad must be >= 0 pixels, got -1"):
+        data.fast_loaders(pad=-1)
+
+
+def test_fast_loaders_settings_reach_both_loaders():
+    train, test = data.fast_loaders(batch_size=16, per_class=3, test_per_class=2, device="cpu", augment=True,
+                                    pad=2, seed=4, drop_last=True)
+    assert (train.batch_size, test.batch_size) == (16, 512)  # evaluation batches: at least 512
+    assert (train.shuffle, test.shuffle, train.augment, test.augment) == (True, False, True, False)
+    assert (train.drop_last, test.drop_last, train.pad, train.seed) == (True, False, 2, 4)
+    assert len(train.images) == 30 and len(test.images) == 20
+    _, big = data.fast_loaders(batch_size=600, per_class=1, test_per_class=1, device="cpu", test_batch_size=7)
+    assert big.batch_size == 7
+    _, default = data.fast_loaders(batch_size=600, per_class=1, test_per_class=1, device="cpu")
+    assert default.batch_size == 600
+    a, b = data.fast_loaders(batch_size=4, per_class=2, test_per_class=2, device="cpu", num_replicas=2, rank=1)
+    assert (a.num_replicas, a.rank, b.num_replicas, b.rank) == (2, 1, 2, 1)
+    assert a.num_samples == 10 and b.num_samples == 10

@@ -7,6 +7,8 @@ import torch
 import torchvision
 from torch import nn
 
+from helpers.state import assert_untouched
+
 from resnet_tutorial import diagnostics
 
 
@@ -224,3 +226,46 @@ def test_flops_per_child_for_a_sequential_root():
     res = diagnostics.count_flops(model, (1, 3, 8, 8))
     assert res["per_child"] == {"0": 2 * 4 * 6 * 6 * 27, "1": 2 * 144 * 5}
     assert res["by_op"]["convolution"] == res["per_child"]["0"]
+
+
+# --- read-only promises: the model's full state and the global RNG are the same afterwards ---
+def _bn_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+
+
+@pytest.mark.parametrize("mode", ["train", "eval", "mixed"])
+def test_count_flops_leaves_the_model_untouched(mode):
+    model = _bn_model().train(mode != "eval")
+    if mode == "mixed":
+        model[1].eval()
+    res = assert_untouched(lambda: diagnostics.count_flops(model, (2, 3, 8, 8)), model)
+    # conv: 2 * (2*4*8*8 outputs) * 27 multiply-adds; linear: 2 * (2*2 outputs) * 4
+    assert res["flops"] == 2 * (2 * 4 * 8 * 8 * 27) + 2 * (2 * 2 * 4)
+
+
+def test_count_flops_runs_in_eval_mode_without_autograd():
+    """The guard itself: inside count_flops every module is in eval mode and no graph is recorded."""
+    model = _bn_model().train()
+    seen = []
+
+    def probe(module, args, output):
+        seen.append((module.training, torch.is_grad_enabled(), output.requires_grad))
+
+    model[1].register_forward_hook(probe)
+    diagnostics.count_flops(model, (1, 3, 8, 8))  # batch 1 would fail BN in training mode
+    assert seen == [(False, False, False)]
+
+
+@pytest.mark.parametrize("mode", ["train", "eval", "mixed"])
+def test_trace_shapes_and_summary_leave_the_model_untouched(mode):
+    model = _bn_model().train(mode != "eval")
+    if mode == "mixed":
+        model[1].eval()
+    df = assert_untouched(lambda: diagnostics.trace_shapes(model, (2, 3, 8, 8)), model)
+    assert df.set_index("name").loc["6", "output_shape"] == (2, 2)
+    # torchsummary draws its input from the global generator (torch.rand): summary does not promise
+    # to keep the random stream (a finding for the diagnostics round: wrap it in torch.random.fork_rng)
+    text = assert_untouched(lambda: diagnostics.summary(model, (3, 8, 8), device="cpu"), model, rng=False)
+    assert f"Total params: {3 * 4 * 9 + 4 + 2 * 4 + 4 * 2 + 2:,}" in text

@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from resnet_tutorial import models
 from resnet_tutorial.blocks import ResidualBlock
 from resnet_tutorial.models import (
     CifarResNet,
@@ -44,20 +46,122 @@ def test_registry_names():
                                      "plain_cifar"]
 
 
+# --- forward passes against references written out here (never the model's own sub-methods) ---
+def _bn(x: torch.Tensor, bn: nn.Module, training: bool) -> torch.Tensor:
+    if isinstance(bn, nn.Identity):
+        return x
+    if training:
+        mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+    else:
+        mean, var = bn.running_mean, bn.running_var
+    shape = (1, -1, 1, 1)
+    return (x - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps) * bn.weight.view(shape) + bn.bias.view(shape)
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    return F.conv2d(x, conv.weight, conv.bias, stride=conv.stride, padding=conv.padding)
+
+
+def _cifar_reference(model: CifarResNet, x: torch.Tensor, training: bool) -> torch.Tensor:
+    """He et al.'s 6n+2 net written out: stem, 3 stages of two-conv blocks, global pool, fc.
+
+    Post-activation (``relu(F(x) + s(x))``) or pre-activation (``F(x) + s(x)`` with BN-ReLU
+    in front of each conv and one BN-ReLU before the pool); ``s`` = identity, option A
+    (subsample + zero channels), option B (1x1 conv + BN) or nothing (plain net).
+    """
+    preact = model.preact
+    out = _conv(x, model.conv1)
+    if not preact:
+        out = F.relu(_bn(out, model.bn1, training))
+    for stage in (model.layer1, model.layer2, model.layer3):
+        for block in stage:
+            inp = out
+            if preact:
+                h = _conv(F.relu(_bn(inp, block.bn1, training)), block.conv1)
+                h = _conv(F.relu(_bn(h, block.bn2, training)), block.conv2)
+            else:
+                h = F.relu(_bn(_conv(inp, block.conv1), block.bn1, training))
+                h = _bn(_conv(h, block.conv2), block.bn2, training)
+            kind, stride = block.shortcut_kind, block.stride
+            changes = stride != 1 or inp.shape[1] != h.shape[1]
+            if kind == "none":
+                skip = 0
+            elif kind == "zeropad" and changes:
+                sub = inp[:, :, ::stride, ::stride]
+                skip = torch.cat([sub, torch.zeros(sub.shape[0], h.shape[1] - sub.shape[1], *sub.shape[2:], dtype=sub.dtype)], 1)
+            elif kind == "projection" and changes:
+                proj = block.shortcut
+                skip = _bn(_conv(inp, proj[0]), proj[1] if len(proj) > 1 else nn.Identity(), training)
+            else:
+                skip = inp
+            out = h + skip if preact else F.relu(h + skip)
+    if preact:
+        out = F.relu(_bn(out, model.final_norm[0], training))
+    return F.linear(out.mean(dim=(2, 3)), model.fc.weight, model.fc.bias)
+
+
+def _randomize_bn(model: nn.Module) -> nn.Module:
+    """Non-trivial BN parameters and running statistics, so that every BN is visible in the output."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+    return model
+
+
 @pytest.mark.parametrize("name", [n for n in list_models() if n not in SMALL | LARGE])
-def test_cifar_models_forward_28_and_32(name):
+def test_cifar_models_equal_the_written_out_network(name):
     torch.manual_seed(0)
-    model = create_model(name).eval()
+    # float64: a 110-layer plain net amplifies float32 rounding differences past any useful tolerance
+    model = _randomize_bn(create_model(name)).double()
+    x = torch.randn(2, 1, 28, 28, dtype=torch.float64)
     with torch.no_grad():
-        assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
-        assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+        torch.testing.assert_close(model(x), _cifar_reference(model, x, training=True), rtol=1e-5, atol=1e-6)
+        model.eval()
+        assert model(torch.randn(2, 1, 32, 32, dtype=torch.float64)).shape == (2, 10)
+        torch.testing.assert_close(model(x), _cifar_reference(model, x, training=False), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet34"])
-def test_imagenet_basic_models_forward(name):
-    model = create_model(name, num_classes=7, in_channels=1).eval()
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(shortcut="projection"),
+        dict(preact=True),
+        dict(preact=True, shortcut="projection"),
+        dict(bn=False),
+        dict(width=2, in_channels=3, num_classes=7),
+        dict(stem_stride=2),
+        dict(shortcut="none", bn=False),
+        dict(bn=False, shortcut="projection", preact=True),
+    ],
+    ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
+)
+def test_cifar_switches_equal_the_written_out_network(kwargs):
+    torch.manual_seed(0)
+    model = _randomize_bn(CifarResNet(8, **kwargs))
+    x = torch.randn(3, model.in_channels, 28, 28)
     with torch.no_grad():
-        assert model(torch.randn(2, 1, 64, 64)).shape == (2, 7)
+        for training in (True, False):
+            model.train(training)
+            torch.testing.assert_close(model(x), _cifar_reference(model, x, training), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50])
+def test_imagenet_models_equal_torchvision_with_the_same_weights(depth):
+    torch.manual_seed(0)
+    theirs = _randomize_bn(torchvision_resnet(depth, 7, 1))
+    ours = create_model(f"resnet{depth}", num_classes=7, in_channels=1)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x))  # training mode: batch statistics
+        ours.eval(), theirs.eval()
+        torch.testing.assert_close(ours(x), theirs(x))
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101, 152])
@@ -67,12 +171,6 @@ def test_parameter_parity_with_torchvision(depth, num_classes, in_channels):
     theirs = torchvision_resnet(depth, num_classes, in_channels)
     assert n_params(ours) == n_params(theirs)
     assert list(ours.state_dict()) == list(theirs.state_dict())
-
-
-def test_bottleneck_models_one_small_forward():
-    model = create_model("resnet50", num_classes=10, in_channels=1).eval()
-    with torch.no_grad():
-        assert model(torch.randn(1, 1, 32, 32)).shape == (1, 10)
 
 
 def test_resnet18_loads_torchvision_weights_and_matches_outputs():
@@ -196,3 +294,209 @@ def test_cifar_blocks_are_residual_blocks_with_option_a():
     blocks = model.blocks()
     assert all(isinstance(b, ResidualBlock) and b.shortcut_kind == "zeropad" for b in blocks)
     assert [b.out_channels for b in blocks] == [16] * 3 + [32] * 3 + [64] * 3
+
+
+# --- registry, builders and messages ---
+def test_create_model_records_its_spec_and_passes_kwargs():
+    model = create_model("plain_cifar", depth=14, width=2, num_classes=7)
+    assert model.model_spec == {"name": "plain_cifar", "kwargs": {"depth": 14, "width": 2, "num_classes": 7}}
+    assert model.depth == 14 and model.fc.out_features == 7 and model.fc.in_features == 128
+    assert all(b.shortcut is None for b in model.blocks())
+    assert create_model("resnet32").depth == 32 and create_model("plain44").depth == 44
+    assert create_model("resnet20", stem_stride=2).conv1.stride == (2, 2)
+    assert create_model("resnet20").conv1.stride == (1, 1) and create_model("resnet20").conv1.bias is None
+    assert create_model("resnet20", bn=False).conv1.bias is not None
+    assert "keyword arguments go to CifarResNet" in models._MODELS["resnet56"].__doc__
+    assert "plain net" in models._MODELS["plain56"].__doc__
+
+
+def test_list_models_sorts_by_family_then_depth():
+    names = list_models("resnet*")
+    assert names.index("resnet18") < names.index("resnet20") < names.index("resnet101") < names.index("resnet110")
+    assert list_models("resnet1*") == ["resnet18", "resnet101", "resnet110", "resnet152"]
+    assert list_models("nothing*") == []
+    assert list_models() == sorted(list_models(), key=lambda s: (s.rstrip("0123456789"), len(s), s))
+
+
+def test_register_model_refuses_a_second_model_under_a_taken_name():
+    from resnet_tutorial.models import register_model
+
+    def resnet20(**kwargs):  # noqa: ARG001 - only the name matters
+        return nn.Linear(1, 1)
+
+    with pytest.raises(ValueError, match=r"a model named 'resnet20' is already registered \(resnet_tutorial.models\); give"):
+        register_model(resnet20)
+    fn = models._MODELS["resnet20"]
+    assert register_model(fn) is fn  # registering the same function again is harmless
+
+
+def test_signature_errors_name_the_accepted_keywords():
+    with pytest.raises(ValueError, match=r"^resnet20 does not take foo, bar; it accepts: num_classes, in_channels, width"):
+        create_model("resnet20", foo=1, bar=2)
+    with pytest.raises(ValueError, match=r"unknown model 'resnet21' \(did you mean resnet32, resnet20, resnet18\?\); available models: plain20, "):
+        create_model("resnet21")
+    with pytest.raises(ValueError, match=r"^unknown model 'zzz'; available models: plain20, plain32, "):
+        create_model("zzz")
+    with pytest.raises(ValueError, match=r"resnet18: .*unexpected keyword argument 'foo'; see help\(create_model\('resnet18'\)"):
+        create_model("resnet18", foo=1)  # **kwargs entry points: the TypeError deep inside becomes a ValueError
+    with pytest.raises(ValueError, match="plain_cifar has no shortcuts: use resnet_cifar"):
+        create_model("plain_cifar", shortcut="zeropad")
+    assert create_model("plain_cifar", shortcut="none").blocks()[0].shortcut is None
+
+
+@pytest.mark.parametrize("depth,message", [
+    (21, "nearest valid depths are 20 or 26"), (19, "nearest valid depths are 14 or 20"),
+    (7, "nearest valid depths are 8$"), (9, "nearest valid depths are 8 or 14"), (0, "nearest valid depths are 8$"),
+])
+def test_cifar_depth_message_names_the_nearest_valid_depths(depth, message):
+    with pytest.raises(ValueError, match=r"depth must be 6n\+2 with n >= 1 \(8, 14, 20, 26, 32, 44, 56, 110, \.\.\.\), got " + f"{depth}: .*" + message):
+        CifarResNet(depth)
+
+
+def test_network_argument_errors():
+    with pytest.raises(ValueError, match=r"stem_stride must be 1 \(the paper's stem\) or 2 \(start at half the size\), got 3"):
+        CifarResNet(8, stem_stride=3)
+    for kw in (dict(width=0), dict(in_channels=0), dict(num_classes=0)):
+        with pytest.raises(ValueError, match=r"width, in_channels and num_classes must be >= 1"):
+            CifarResNet(8, **kw)
+    with pytest.raises(ValueError, match=r"merge='cat' doubles each block's output channels.* a 'zeropad' shortcut cannot shrink"):
+        CifarResNet(8, merge="cat")
+    with pytest.raises(ValueError, match=r"shortcut='identity' cannot connect the stages"):
+        CifarResNet(8, shortcut="identity")
+    from resnet_tutorial.blocks import BasicBlock
+    from resnet_tutorial.models import ResNet
+
+    with pytest.raises(ValueError, match=r"layers must be four positive block counts, got \[2, 2, 2\]"):
+        ResNet(BasicBlock, [2, 2, 2])
+    with pytest.raises(ValueError, match=r"layers must be four positive block counts, got \[2, 0, 2, 2\]"):
+        ResNet(BasicBlock, [2, 0, 2, 2])
+    with pytest.raises(ValueError, match=r"in_channels and num_classes must be >= 1, got 0 and 10"):
+        ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10, in_channels=0)
+    with pytest.raises(ValueError, match=r"got 3 and 0"):
+        ResNet(BasicBlock, [1, 1, 1, 1], num_classes=0)
+    with pytest.raises(ValueError, match=r"replace_stride_with_dilation should be None or a 3-element list"):
+        ResNet(BasicBlock, [1, 1, 1, 1], replace_stride_with_dilation=[False])
+    with pytest.raises(ValueError, match=r"num_blocks must list four stage lengths, got \[2, 2\]"):
+        PostResNet(num_blocks=[2, 2])
+
+
+@pytest.mark.parametrize("shape,message", [
+    ((1, 3, 28, 28), r"model expects 1 input channel\(s\), got 3: pass in_channels=3 when creating the model, or convert the images to grayscale"),
+    ((1, 28, 28), r"model expects a 4-d batch N x 1 x H x W, got shape \(1, 28, 28\): add a batch dimension with x.unsqueeze\(0\)"),
+    ((28, 28), r"^model expects a 4-d batch N x 1 x H x W, got shape \(28, 28\)$"),
+])
+def test_input_errors_for_a_gray_model(shape, message):
+    with pytest.raises(ValueError, match=message):
+        create_model("resnet20")(torch.randn(*shape))
+
+
+def test_input_errors_for_a_color_model():
+    with pytest.raises(ValueError, match=r"expects 3 input channel\(s\), got 1: .*or repeat the channel \(x.expand\(-1, 3, -1, -1\)\)"):
+        create_model("resnet18")(torch.randn(1, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"expects 3 input channel\(s\), got 2: .*or convert the images$"):
+        create_model("resnet18")(torch.randn(1, 2, 32, 32))
+    with pytest.raises(ValueError, match=r"expects 1 input channel\(s\), got 3"):
+        create_model("post_fashion_resnet18")(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"expects 3 input channel\(s\), got 1"):
+        create_model("simple_resnet")(torch.randn(1, 1, 64, 64))
+
+
+def test_resnet_options_match_torchvision():
+    ours = create_model("resnet18", num_classes=5, zero_init_residual=True)
+    theirs = torchvision.models.resnet18(weights=None, num_classes=5, zero_init_residual=True)
+    for (name, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
+        if name.endswith("bn2.weight") and "layer" in name:
+            assert torch.count_nonzero(a) == torch.count_nonzero(b) == 0, name
+        elif "bn" in name or "downsample.1" in name:
+            assert torch.equal(a, b), name  # BN starts as gamma 1, beta 0
+    for m in ours.modules():  # kaiming fan_out: std = sqrt(2 / (out_channels * k * k))
+        if isinstance(m, nn.Conv2d) and m.weight.numel() > 50_000:
+            fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+            assert float(m.weight.detach().std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.05)
+    small = create_model("resnet18", small_input=True)
+    assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1) and isinstance(small.maxpool, nn.Identity)
+    dil = create_model("resnet50", replace_stride_with_dilation=[False, True, True])
+    tv_dil = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=[False, True, True])
+    assert [m.dilation for m in dil.modules() if isinstance(m, nn.Conv2d)] == \
+        [m.dilation for m in tv_dil.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.stride for m in dil.modules() if isinstance(m, nn.Conv2d)] == \
+        [m.stride for m in tv_dil.modules() if isinstance(m, nn.Conv2d)]
+    wide = create_model("resnet50", groups=2, width_per_group=128)
+    tv_wide = torchvision.models.resnet50(weights=None, groups=2, width_per_group=128)
+    assert n_params(wide) == n_params(tv_wide)
+    feats = create_model("resnet18").eval().forward_features(torch.randn(1, 3, 64, 64))
+    assert feats.shape == (1, 512, 2, 2)
+
+
+def test_cifar_init_and_zero_init():
+    model = create_model("resnet20", bn=False, zero_init_residual=True)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(torch.count_nonzero(c.bias) == 0 for c in convs)
+    last = [b.conv2 for b in model.blocks()]
+    assert all(torch.count_nonzero(c.weight) == 0 for c in last)
+    model = create_model("resnet56")
+    w = model.layer3[0].conv2.weight
+    assert float(w.detach().std()) == pytest.approx((2 / (64 * 9)) ** 0.5, rel=0.05)  # kaiming fan_out
+    assert all(torch.equal(m.weight, torch.ones_like(m.weight)) and torch.count_nonzero(m.bias) == 0
+               for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    pre = create_model("resnet20", preact=True)
+    assert isinstance(pre.bn1, nn.Identity) and isinstance(pre.act1, nn.Identity)
+    assert isinstance(pre.final_norm[0], nn.BatchNorm2d) and isinstance(pre.final_norm[1], nn.ReLU)
+    assert isinstance(create_model("resnet20").final_norm, nn.Identity)
+    gelu = create_model("resnet20", activation="gelu")
+    assert isinstance(gelu.act1, nn.GELU) and all(isinstance(b.act2, nn.GELU) for b in gelu.blocks())
+
+
+def test_deep_builders_layout():
+    mlp = models.make_deep_mlp(3, width=5, activation="tanh", bn=True, in_features=7, num_classes=4)
+    assert [n for n, _ in mlp.named_children()] == ["flatten", "hidden1", "hidden2", "hidden3", "head"]
+    assert [type(m).__name__ for m in mlp.hidden2] == ["BatchNorm1d", "Tanh", "Linear"]
+    assert list(dict(mlp.hidden2.named_children())) == ["bn", "act", "linear"]
+    assert mlp.hidden1.linear.in_features == 7 and mlp.hidden1.linear.bias is None and mlp.head.linear.out_features == 4
+    assert mlp.head.linear.bias is not None and mlp.hidden2.linear.bias is None
+    plain = models.make_deep_mlp(2, width=5)
+    assert [type(m).__name__ for m in plain.hidden2] == ["Sigmoid", "Linear"] and plain.hidden2.linear.bias is not None
+    cnn = models.make_deep_cnn(3, channels=6, activation="relu", bn=True, in_channels=3, num_classes=4, stem_stride=1)
+    assert cnn.hidden1.conv.stride == (1, 1) and cnn.hidden1.conv.in_channels == 3 and cnn.hidden1.conv.bias is None
+    assert [type(m).__name__ for m in cnn.head] == ["BatchNorm2d", "ReLU", "AdaptiveAvgPool2d", "Flatten", "Linear"]
+    assert list(dict(cnn.head.named_children())) == ["bn", "act", "adaptiveavgpool2d", "flatten", "linear"]
+    assert cnn(torch.randn(2, 3, 8, 8)).shape == (2, 4)
+    assert models.make_deep_cnn(2).hidden1.conv.stride == (2, 2)
+    res = models.make_deep_cnn(3, channels=4, shortcut=True)
+    x = torch.randn(2, 4, 5, 5)
+    torch.testing.assert_close(res.hidden2(x), x + res.hidden2.body(x))
+    assert models.make_deep_net("cnn", 2, channels=3).hidden1.conv.out_channels == 3
+    assert isinstance(models.make_deep_net(depth=2).hidden1.linear, nn.Linear)
+    for bad, match in [(dict(in_features=0), "in_features and num_classes must be positive"),
+                       (dict(num_classes=0), "in_features and num_classes must be positive")]:
+        with pytest.raises(ValueError, match=match):
+            models.make_deep_mlp(2, **bad)
+    for bad in (dict(in_channels=0), dict(num_classes=0), dict(stem_stride=0)):
+        with pytest.raises(ValueError, match="in_channels, num_classes and stem_stride must be positive"):
+            models.make_deep_cnn(2, **bad)
+    for kw, match in [(dict(depth=True), "depth must be an int between 1 and 1000"), (dict(depth=1001), r"depth must be an int between 1 and 1000 \(number of hidden layers\), got 1001"),
+                      (dict(depth=2, width=True), "width must be a positive int, got True"),
+                      (dict(depth=2, activation="softmax"), r"activation must be one of \['elu'"),
+                      (dict(depth=2, init="he"), r"init must be one of \['default', 'xavier'")]:
+        with pytest.raises(ValueError, match="make_deep_mlp: " + match):
+            models.make_deep_mlp(**kw)
+    with pytest.raises(ValueError, match="make_deep_cnn: channels must be a positive int"):
+        models.make_deep_cnn(2, channels=0)
+    with pytest.raises(ValueError, match=r"arch must be 'mlp' or 'cnn', got 'rnn'"):
+        models.make_deep_net("rnn")
+    assert models.make_deep_mlp(1).hidden1.linear.out_features == 64 and len(models.make_deep_mlp(1000, width=1)) == 1002
+
+
+@pytest.mark.parametrize("init,std", [("small", 0.01), ("large", 1.0), ("kaiming", (2 / 200) ** 0.5),
+                                      ("xavier", (2 / 400) ** 0.5)])
+def test_inits_give_the_documented_std_and_zero_bias(init, std):
+    torch.manual_seed(0)
+    for net, layer in ((models.make_deep_mlp(3, width=200, init=init), "linear"),
+                       (models.make_deep_cnn(3, channels=200 // 9 * 9, init=init), "conv")):
+        w = getattr(net.hidden2, layer)
+        fan = w.weight[0].numel()
+        expected = std if init in ("small", "large") else std * (200 / fan) ** 0.5 if init == "kaiming" else None
+        if init == "xavier":
+            expected = (2 / (fan + w.weight.shape[0] * (w.weight[0, 0].numel() if w.weight.dim() > 2 else 1))) ** 0.5
+        assert float(w.weight.std()) == pytest.approx(expected, rel=0.06), (init, layer)
+        assert torch.count_nonzero(w.bias) == 0
