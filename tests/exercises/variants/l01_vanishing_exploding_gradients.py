@@ -113,7 +113,7 @@ def weight_grad_norms(model, x, y):
     return [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-@wrong("zero_grad after backward wipes the new gradients")
+@wrong("zero_grad after backward wipes the new gradients", mistake="zeroed_after_backward")
 def weight_grad_norms(model, x, y):
     loss = F.cross_entropy(model(x), y)
     loss.backward()

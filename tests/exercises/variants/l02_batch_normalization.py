@@ -249,7 +249,7 @@ def bn_running_update(running_mean, running_var, x, momentum=0.1):
     return (1 - momentum) * running_mean + momentum * x.mean(), (1 - momentum) * running_var + momentum * x.var()
 
 
-@wrong("only the mean is returned")
+@wrong("only the mean is returned", mistake="mean_only")
 def bn_running_update(running_mean, running_var, x, momentum=0.1):
     return (1 - momentum) * running_mean + momentum * x.mean(DIMS)
 
@@ -390,6 +390,6 @@ def bn_identity_params(x, eps=1e-5):
     return torch.sqrt(var + eps), mean
 
 
-@wrong("gamma = 1 and beta = 0 (BN's initial values)")
+@wrong("gamma = 1 and beta = 0 (BN's initial values)", mistake="initial_values")
 def bn_identity_params(x, eps=1e-5):
     return torch.ones(x.shape[1], dtype=x.dtype), torch.zeros(x.shape[1], dtype=x.dtype)

@@ -138,7 +138,7 @@ def train_step(model, optimizer, x, y):
     return loss.item()
 
 
-@wrong("step before backward", mistake="step_before_backward")
+@wrong("step before backward", mistake="no_update")
 def train_step(model, optimizer, x, y):
     model.train()
     optimizer.zero_grad()

@@ -197,7 +197,7 @@ def deepen_with_identity_blocks(shallow, extra):
     return shallow
 
 
-@wrong("returns a list of blocks")
+@wrong("returns a list of blocks", mistake="not_sequential")
 def deepen_with_identity_blocks(shallow, extra):
     c = shallow[-1].out_channels
     new = [ResidualBlock(c, c) for _ in range(extra)]

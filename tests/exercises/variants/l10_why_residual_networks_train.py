@@ -104,7 +104,7 @@ def path_length_counts(n_blocks):
     return [int(f(n_blocks) / (f(k) * f(n_blocks - k))) for k in range(n_blocks + 1)]
 
 
-@wrong("float factorial formula", mistake="float_binomial")
+@wrong("float factorial formula", mistake="float_division")
 def path_length_counts(n_blocks):
     f = math.factorial
     return [f(n_blocks) / (f(k) * f(n_blocks - k)) for k in range(n_blocks + 1)]
