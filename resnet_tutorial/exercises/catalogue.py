@@ -12,10 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
-
-if TYPE_CHECKING:  # only for annotations: running imports this module
-    from .running import Outcome
+from typing import Any, Callable, Iterable
 
 
 @dataclass(frozen=True)
@@ -44,14 +41,14 @@ class Mistake:
     When an exercise has a ``family`` (one implementation with switches),
     ``wrong`` may be left out: the variant is the family with this mistake's
     ``name`` switched on, and pairs of such mistakes are recognised too.
-    ``detect(got, expected)`` (lists of outcomes, one per case) recognises
+    ``detect(got, expected)`` (lists of :class:`~.running.Outcome`, one per case) recognises
     mistakes whose answers cannot be predicted exactly (random weights).
     """
 
     name: str
     diagnosis: str
     wrong: Callable[..., Any] | None = None
-    detect: Callable[[list[Outcome], list[Outcome]], bool] | None = None
+    detect: Callable[[list[Any], list[Any]], bool] | None = None
 
 
 class Report(dict):
