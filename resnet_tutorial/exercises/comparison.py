@@ -91,7 +91,7 @@ def compare(got: Any, exp: Any, rtol: float, atol: float, where: str = "", lenie
             g = float(got)
             if (math.isnan(g) and math.isnan(exp)) or math.isclose(g, exp, rel_tol=rtol, abs_tol=atol):
                 return None
-            return Diff(where, got, exp, f"{number(g)} instead of {number(exp)}")
+            return Diff(where, got, exp, f"{number(got)} instead of {number(exp)}")
         return Diff(where, got, exp, f"{type_name(got)} where a float was expected")
     if isinstance(exp, str):
         return None if got == exp else Diff(where, got, exp, f"{describe(got)} instead of {exp!r}")

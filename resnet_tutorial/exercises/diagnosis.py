@@ -5,11 +5,9 @@ Three kinds of names, tried in this order:
 * the exercise's own mistakes (:class:`~.catalogue.Mistake`): a wrong variant
   (or a pair of family switches) whose answers equal the learner's on every case,
   first exactly, then forgiving a dtype or number-type slip on top; or a detector;
-* slips any exercise can have: the right numbers as floats where ints are asked
-  (``float_for_int``), a tensor where a number is asked (``tensor_for_number``),
-  the wrong dtype (``wrong_dtype``), the right inputs refused with the wrong
-  exception (``wrong_exception``), the right words spelled differently
-  (``spelling``), no ``return`` (``no_return``);
+* mistakes any exercise can have, recognised from how the answers relate to the
+  right ones (:mod:`.slips`: floats for ints, the wrong dtype, a factor off, a
+  shifted list, a familiar error message, ...);
 * what the run itself showed: a function that raises ``NotImplementedError`` on
   some cases only (``half_finished``), one stopped at the time limit
   (``too_slow``), one whose parameters differ from the stub's (``signature``),
@@ -23,13 +21,12 @@ import inspect
 import itertools
 from typing import Any, Callable
 
-import torch
-
 from .catalogue import Exercise, Mistake
 from .comparison import Diff, compare_outcomes
 from .report import CheckResult
 from .running import Outcome, known
-from .values import brief, describe, dtype_text
+from .slips import dtype_advice, general_mistake, mutated
+from .values import brief, describe
 
 NOTE = "Stuck? hint({id!r}) shows a hint; the solution is folded below this cell."
 
@@ -41,6 +38,19 @@ def _candidates(ex: Exercise) -> list[tuple[str, ...]]:
     return singles + list(itertools.combinations(flags, 2))
 
 
+def _matches(ex: Exercise, got: list[Outcome], variant: list[Outcome], expected: list[Outcome], lenient: bool) -> bool:
+    """The learner's outcomes are the variant's on every case, with evidence: at least one case where the variant
+    is wrong and the learner's answer is the same value, the same refusal, or a crash with the very same message
+    (a crash's type alone would let any crash pass for a variant that crashes)."""
+    evidence = False
+    for g, o, e in zip(got, variant, expected):
+        if compare_outcomes(g, o, ex, lenient, inputs=False) is not None:
+            return False
+        telling = compare_outcomes(o, e, ex, lenient) is not None
+        evidence = evidence or (telling and (o.error is None or e.error is not None or str(g.error) == str(o.error)))
+    return evidence
+
+
 def recognise(ex: Exercise, got: list[Outcome]) -> tuple[list[Mistake], bool]:
     """The exercise's mistakes whose variant gives the learner's outcomes on every case, and whether that
     needed a lenient comparison (the learner's answer also has a dtype or type slip)."""
@@ -49,7 +59,7 @@ def recognise(ex: Exercise, got: list[Outcome]) -> tuple[list[Mistake], bool]:
     for lenient in (False, True):
         for names in _candidates(ex):
             outcomes = [known(ex, names, i) for i in range(n)]
-            if all(compare_outcomes(g, o, ex, lenient, inputs=False) is None for g, o in zip(got, outcomes)) and \
+            if _matches(ex, got, outcomes, expected, lenient) and \
                     any(compare_outcomes(o, e, ex, lenient) is not None for o, e in zip(outcomes, expected)):
                 return [ex.mistake(m) for m in names], lenient
     found = []
@@ -61,79 +71,6 @@ def recognise(ex: Exercise, got: list[Outcome]) -> tuple[list[Mistake], bool]:
             except Exception:  # a detector must never turn a report into a traceback
                 continue
     return found, False
-
-
-# --------------------------------------------------------------------------- slips any exercise can have
-def _slip(ex: Exercise, got: list[Outcome], expected: list[Outcome], diffs: list[Diff | None]) -> Mistake | None:
-    """A type or dtype slip: the answers are right once the type is forgiven."""
-    if not all(compare_outcomes(g, e, ex, lenient=True, inputs=False) is None for g, e in zip(got, expected)):
-        return None
-    index = next(i for i, d in enumerate(diffs) if d is not None)
-    d = diffs[index]
-    if isinstance(d.got, torch.Tensor) and not isinstance(d.expected, torch.Tensor):
-        return Mistake("tensor_for_number", f"The numbers are right, but they are tensors ({describe(d.got)}) where "
-                                            "the exercise asks for plain Python numbers: use .item() (or float(...)) "
-                                            "on a one-element tensor.")
-    if isinstance(d.got, float) and isinstance(d.expected, int):
-        return Mistake("float_for_int", f"The numbers are right, but they are floats ({describe(d.got)}) where the "
-                                        "exercise asks for ints. / always gives a float in Python 3: use // (floor "
-                                        "division) or int(...), or math functions that return ints (math.comb).")
-    if isinstance(d.got, torch.Tensor) and isinstance(d.expected, torch.Tensor):
-        return Mistake("wrong_dtype", "The values are right but the dtype is not: " + dtype_advice(ex, index, d))
-    return None
-
-
-def dtype_advice(ex: Exercise, index: int, d: Diff) -> str:
-    """What to do about a tensor of the wrong dtype, depending on the dtypes the case passes in."""
-    got, exp = dtype_text(d.got.dtype), dtype_text(d.expected.dtype)
-    args, kwargs = ex.cases[index].make()
-    given = {dtype_text(v.dtype) for v in [*args, *kwargs.values()] if isinstance(v, torch.Tensor)}
-    if exp in given:
-        return (f"{got} instead of {exp}, the dtype of the input. Compute in the input's dtype: create new tensors "
-                "with x.new_zeros(...), torch.zeros_like(x) or dtype=x.dtype, and do not convert to another dtype.")
-    inputs = f" (the input here is {', '.join(sorted(given))})" if given else ""
-    return (f"{got} instead of {exp}{inputs}. The docstring asks for {exp}: convert to it, e.g. .float() for float32, "
-            "and avoid .double() or torch.float64 in the answer.")
-
-
-def _wrong_exception(ex: Exercise, got: list[Outcome], expected: list[Outcome]) -> Mistake | None:
-    """The right inputs refused, but with another exception than the one asked for."""
-    pairs = list(zip(got, expected))
-    refused = [(g, e) for g, e in pairs if e.error is not None]
-    if not refused or any(g.error is None or g.timed_out for g, _ in refused):
-        return None
-    if any(compare_outcomes(g, e, ex) is not None for g, e in pairs if e.error is None):
-        return None
-    bad = [(g, e) for g, e in refused if not isinstance(g.error, type(e.error))]
-    if not bad:
-        return None
-    g, e = bad[0]
-    asked, raised = type(e.error).__name__, type(g.error).__name__
-    how = " (an assert statement raises AssertionError)" if isinstance(g.error, AssertionError) else ""
-    return Mistake("wrong_exception", f"Your function refuses exactly the right inputs, but with {raised} where the "
-                                      f"exercise asks for {asked}{how}: raise {asked}(\"...\") with a message that "
-                                      "says what is wrong.")
-
-
-def _spelling(got: list[Outcome], expected: list[Outcome]) -> Mistake | None:
-    values = [(g.value, e.value) for g, e in zip(got, expected)]
-    if not all(isinstance(g, str) and isinstance(e, str) for g, e in values):
-        return None
-    if all(" ".join(g.lower().split()) == e.lower() for g, e in values):
-        words = sorted({e for _, e in values})
-        return Mistake("spelling", f"The right answers, spelled differently: return exactly the words of the "
-                                   f"docstring, {', '.join(repr(w) for w in words)} (lower case, single spaces).")
-    return None
-
-
-def _mutated(got: list[Outcome]) -> Mistake | None:
-    names = sorted({n for g in got for n in g.changed_inputs})
-    if not names:
-        return None
-    return Mistake("mutated_input", f"Your function changes its input {', '.join(names)} in place (an in-place "
-                                    "operation such as x -= ..., x /= ..., x.sub_(...), or x[...] = ...), so the "
-                                    "caller's tensor is no longer what it was. Compute new tensors instead: "
-                                    "y = x - mean, or work on x.clone().")
 
 
 # --------------------------------------------------------------------------- reports
@@ -207,10 +144,9 @@ def failure(ex: Exercise, got: list[Outcome]) -> CheckResult:
     values_right = all(compare_outcomes(g, e, ex, inputs=False) is None for g, e in zip(got, expected))
     found, lenient = ([], False) if values_right else recognise(ex, got)
     if not found and not values_right:
-        generic = (_no_return(got) or _slip(ex, got, expected, diffs) or _wrong_exception(ex, got, expected)
-                   or _spelling(got, expected))
+        generic = general_mistake(ex, got, expected, diffs)
         found = [generic] if generic else []
-    mutated = _mutated(got)
+    changed = mutated(got)
     parts = []
     if found:
         parts.append(("Two mistakes at once. " if len(found) > 1 else "") + " ".join(m.diagnosis for m in found))
@@ -218,22 +154,15 @@ def failure(ex: Exercise, got: list[Outcome]) -> CheckResult:
             parts.append(f"And one more thing to fix: {d.text()}.")
     elif not values_right:
         parts.append(_unnamed(got, first, d, ex))
-    if mutated is not None:
-        parts.append(("Also: " if parts else "") + mutated.diagnosis)
-        found.append(mutated)
+    if changed is not None:
+        parts.append(("Also: " if parts else "") + changed.diagnosis)
+        found.append(changed)
     result.diagnosis = " ".join(parts)
     result.mistakes = [m.name for m in found]
     wrong = [i + 1 for i, x in enumerate(diffs) if x is not None]
     which = "" if len(wrong) == len(ex.cases) else f" ({', '.join(map(str, wrong))})"
     result.note = f"{len(wrong)} of {len(ex.cases)} cases differ{which}. " + NOTE.format(id=ex.id)
     return result
-
-
-def _no_return(got: list[Outcome]) -> Mistake | None:
-    if all(g.error is None and g.value is None for g in got):
-        return Mistake("no_return", "Your function returned None on every case: did you forget the `return` "
-                                    "statement?")
-    return None
 
 
 def _unnamed(got: list[Outcome], first: int, d: Diff, ex: Exercise) -> str:

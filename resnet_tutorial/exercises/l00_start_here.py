@@ -20,6 +20,8 @@ def _normalize_family(images, *, flags=frozenset()):
         return x
     if "half" in flags:
         return (x - 0.5) / 0.5
+    if "inverse" in flags:
+        return x * STD + MEAN
     mean, std = (x.mean(), x.std()) if "own_stats" in flags else (MEAN, STD)
     if "swapped" in flags:
         mean, std = std, mean
@@ -58,6 +60,8 @@ register(Exercise(
                              "(x − MEAN) / STD."),
         Mistake("half", "You used 0.5 and 0.5, the constants that map 0…1 to −1…1. The exercise asks for the "
                         "FashionMNIST training set's MEAN and STD, so that the result has mean 0 and std 1."),
+        Mistake("inverse", "This is the inverse, x · STD + MEAN, which turns normalized values back into pixels: "
+                           "normalizing subtracts MEAN and divides by STD."),
         Mistake("scale_only", "You scaled the pixels to 0…1 but did not standardize them: subtract MEAN and divide by "
                               "STD as well."),
     ],

@@ -67,6 +67,8 @@ _DIAGNOSES = {
                            "*last* dimension (W), not the channels. Reshape them: gamma.view(1, -1, 1, 1).",
     "no_keepdim": "The statistics lost their reduced dimensions (no keepdim=True), so a (C,) mean broadcasts against "
                   "the last dimension W instead of the channels. Use keepdim=True, or .view(1, -1, 1, 1).",
+    "affine_first": "γ and β were applied before normalizing, so the normalization removes them again: normalize "
+                    "first, x̂ = (x − μ) / √(σ² + ε), then gamma · x̂ + beta.",
     "eps_ignored": "The caller's eps is ignored: you typed 1e-5 where the parameter eps belongs (the case passes "
                    "eps=0.1).",
 }
@@ -79,6 +81,9 @@ def bn_forward_train(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, e
 
 
 def _bn_train_family(x, gamma, beta, eps=1e-5, *, flags=frozenset()):
+    if "affine_first" in flags:
+        x = gamma.view(_C) * x + beta.view(_C)
+        flags = flags | {"no_affine"}
     dims, keep = _bn_dims(flags), "no_keepdim" not in flags
     mean = x.mean(dim=dims, keepdim=keep)
     var = x.var(dim=dims, keepdim=keep, correction=1 if "unbiased" in flags else 0)
@@ -108,7 +113,7 @@ register(Exercise(
     ],
     mistakes=[Mistake(n, _DIAGNOSES[n]) for n in (
         "unbiased", "eps_outside", "batch_only", "per_image", "layer_norm", "all_dims", "no_affine", "no_eps",
-        "no_sqrt", "affine_swapped", "affine_not_reshaped", "no_keepdim", "eps_ignored")],
+        "no_sqrt", "affine_swapped", "affine_not_reshaped", "no_keepdim", "eps_ignored", "affine_first")],
     hints=["Per channel c, use all N·H·W values x[:, c]: mean = x.mean(dim=(0, 2, 3), keepdim=True).",
            "The variance divides by m, not m − 1: x.var(dim=(0, 2, 3), keepdim=True, unbiased=False).",
            "x_hat = (x − mean) / sqrt(var + eps); then gamma.view(1, -1, 1, 1) * x_hat + beta.view(1, -1, 1, 1)."],

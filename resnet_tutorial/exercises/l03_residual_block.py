@@ -114,7 +114,7 @@ def _subsample(x, stride, flags):
 def _zeropad_family(x, out_channels, stride, *, flags=frozenset()):
     x = _subsample(x, stride, flags)
     n, c, h, w = x.shape
-    extra = out_channels if "too_many_zeros" in flags else out_channels - c
+    extra = out_channels if "too_many_zeros" in flags else c if "zeros_like" in flags else out_channels - c
     if "symmetric" in flags:
         return torch.cat([x.new_zeros(n, extra // 2, h, w), x, x.new_zeros(n, extra - extra // 2, h, w)], dim=1)
     zeros = x.new_zeros(n, extra, h, w)
@@ -147,6 +147,8 @@ register(Exercise(
                               "3), which is what x[:, :, ::s, ::s] gives; do not cut it to H // s."),
         Mistake("too_many_zeros", "There are out_channels zero channels on top of the input's C: append only "
                                   "out_channels − C, so the result has out_channels channels in all."),
+        Mistake("zeros_like", "You appended as many zero channels as the input has (zeros_like(x)): append "
+                              "out_channels − C of them, so the result has out_channels channels."),
         Mistake("offset", "The subsampling starts at the wrong pixel: x[:, :, ::s, ::s] keeps rows and columns "
                           "0, s, 2s, ..., as a strided 1×1 convolution does."),
     ],
@@ -175,7 +177,7 @@ def _stack_family(x, branches, shortcut=True, *, flags=frozenset()):
     if "inverted_switch" in flags:
         use = not shortcut
     h = x
-    for f in branches:
+    for f in (reversed(branches) if "reversed_branches" in flags else branches):
         inp = x if "branch_on_input" in flags else h
         h = ((x if "adds_input" in flags else h) + f(inp)) if use else f(inp)
     return h
@@ -204,6 +206,8 @@ register(Exercise(
         Mistake("always_residual", "The plain stack still adds the shortcut: with shortcut=False each unit is "
                                    "just h = f(h)."),
         Mistake("never_residual", "The shortcut is never added: with shortcut=True each unit computes h + f(h)."),
+        Mistake("reversed_branches", "The branches run in reverse order: the first branch in the list is the first "
+                                     "unit the input meets."),
         Mistake("inverted_switch", "The switch works the wrong way round: shortcut=True means h = h + f(h), "
                                    "shortcut=False a plain h = f(h)."),
     ],

@@ -35,6 +35,10 @@ def _merge_family(f_shape, s_shape, merge, *, flags=frozenset()):
     if merge == "add":
         if "broadcast_add" in flags:
             return _broadcast(f, s)
+        if "add_channels_only" in flags:
+            if f[1] != s[1]:
+                raise ValueError("channels differ")
+            return f
         if f != s and "add_no_check" not in flags:
             raise ValueError("shapes differ")
         return (f[0], f[1] + s[1], *f[2:]) if "add_sums" in flags else f
@@ -60,6 +64,7 @@ register(Exercise(
         plain_case("adding 1 channel to 64 (broadcasting would allow it; a residual add must refuse it)",
                    (1, 1, 28, 28), (1, 64, 28, 28), "add"),
         plain_case("concatenating batches of 2 and 3 (must be refused)", (2, 16, 8, 8), (3, 16, 8, 8), "cat"),
+        plain_case("adding 8×8 and 7×7 maps of 16 channels each (must be refused)", (2, 16, 8, 8), (2, 16, 7, 7), "add"),
     ],
     mistakes=[
         Mistake("cat_batch", "You concatenated along the batch dimension (dim 0). A merge stacks channels: "
@@ -73,6 +78,8 @@ register(Exercise(
         Mistake("broadcast_add", "You let broadcasting decide the add: (1, 1, 28, 28) + (1, 64, 28, 28) runs in "
                                  "PyTorch, but a residual add F(x) + s(x) needs identical shapes (a 1-channel shortcut "
                                  "copied into 64 channels is not an identity). Refuse any difference."),
+        Mistake("add_channels_only", "Your add compares the channel counts only: x + y needs *all* sizes equal, "
+                                     "batch, channels, height and width."),
         Mistake("cat_no_batch_check", "Your cat checks height and width but not the batch size: torch.cat along dim 1 "
                                       "needs the same N as well."),
         Mistake("cat_same_channels", "A cat along channels does not need equal channel counts: only N, H and W must "

@@ -22,6 +22,8 @@ def _conv_params_family(in_channels, out_channels, kernel_size, bias=True, *, fl
         weights = k * (in_channels + out_channels)
     else:
         weights = k * (1 if "no_in_channels" in flags else in_channels) * out_channels
+    if "bias_flag_added" in flags:
+        return weights + bias
     counted = (bias or "bias_always" in flags) and "no_bias" not in flags
     return weights + ((in_channels if "bias_per_input" in flags else out_channels) if counted else 0)
 
@@ -44,6 +46,8 @@ register(Exercise(
                                "weights."),
         Mistake("no_bias", "The bias is missing: with bias=True the layer also learns one number per output "
                            "channel (+ C_out)."),
+        Mistake("bias_flag_added", "You added the flag bias itself (True counts as 1): a bias is one number per "
+                                   "output channel, so add out_channels when bias is True."),
         Mistake("channels_added", "The channel counts multiply, they do not add: every one of the C_out filters has a "
                                   "k×k kernel for each of the C_in input channels, k²·C_in·C_out weights."),
         Mistake("no_in_channels", "The input channels are missing: each filter spans all C_in input channels, so it "
@@ -71,7 +75,8 @@ def _bottleneck_family(in_channels, planes, *, flags=frozenset()):
     biases = "conv_biases" in flags
     total = in_channels * planes + k * planes * planes + planes * out + per_channel * (planes + planes + out)
     total += (planes + planes + out) if biases else 0
-    if (in_channels != out and "no_shortcut" not in flags) or "shortcut_always" in flags:
+    needs_projection = (in_channels != planes) if "shortcut_condition" in flags else (in_channels != out)
+    if (needs_projection and "no_shortcut" not in flags) or "shortcut_always" in flags:
         total += in_channels * out + (0 if "shortcut_no_bn" in flags else per_channel * out) + (out if biases else 0)
     return total
 
@@ -94,6 +99,8 @@ register(Exercise(
                                "1×1 conv (in_channels·4·planes weights) and its BN (2·4·planes)."),
         Mistake("shortcut_always", "You added a projection shortcut where the shapes already match: then the "
                                    "shortcut is the identity and costs nothing."),
+        Mistake("shortcut_condition", "The projection shortcut is needed when the input does not have the block's "
+                                      "*output* width, in_channels ≠ 4·planes (not in_channels ≠ planes)."),
         Mistake("shortcut_no_bn", "The projection shortcut's BatchNorm is missing: it is a 1×1 conv *and* a BN, "
                                   "2·4·planes more parameters."),
         Mistake("kernel_not_squared", "The 3×3 conv has 3·3 = 9 weights per pair of channels: 9·planes², not 3·planes²."),

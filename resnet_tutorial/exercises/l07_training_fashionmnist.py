@@ -33,6 +33,8 @@ def _loss(logits, y, flags):
         return F.cross_entropy(F.softmax(logits, dim=1), y, reduction=reduction)
     if "nll_on_logits" in flags:
         return F.nll_loss(logits, y, reduction=reduction)
+    if "mse_loss" in flags:
+        return F.mse_loss(logits, F.one_hot(y, logits.shape[1]).float(), reduction=reduction)
     return F.cross_entropy(logits, y, reduction=reduction)
 
 
@@ -109,6 +111,8 @@ register(Exercise(
                              "normalizes with the batch's statistics and updates its running ones."),
         Mistake("softmax_first", "F.cross_entropy takes the raw logits and applies log-softmax itself: a softmax "
                                  "before it squashes the logits twice and weakens the gradients."),
+        Mistake("mse_loss", "You trained with the mean squared error against one-hot targets: a classifier's loss "
+                            "is the cross-entropy of its logits, F.cross_entropy(model(x), y)."),
         Mistake("nll_on_logits", "F.nll_loss expects log-probabilities: on raw logits it is not the cross-entropy. "
                                  "Use F.cross_entropy(logits, y), or F.nll_loss(F.log_softmax(logits, dim=1), y)."),
     ],
@@ -138,6 +142,8 @@ def _evaluate_family(model, x, y, *, flags=frozenset()):
         return right.sum().item()
     if "floor_division" in flags:
         return int(right.sum().item()) // len(y)
+    if "error_rate" in flags:
+        return 1 - right.mean().item()
     return 100 * right.mean().item() if "percent" in flags else right.mean().item()
 
 
@@ -186,6 +192,8 @@ register(Exercise(
                          "(or take the mean of the 0/1 hits)."),
         Mistake("percent", "You returned a percentage (75.0): the exercise asks for the fraction, a float in [0, 1] "
                            "(0.75). Leave out the factor 100."),
+        Mistake("error_rate", "This is the error rate, the fraction classified *wrong*: the accuracy is the fraction "
+                              "where pred == y."),
         Mistake("floor_division", "// is floor division: hits // len(y) is 0 unless every answer is right. Use / for "
                                   "the fraction."),
         Mistake("argmax_dim0", "argmax over dim 0 picks, for each class, the image with the highest score: the "
@@ -212,6 +220,8 @@ def _smoothing_family(y, num_classes, smoothing, *, flags=frozenset()):
         return hot * (1 - smoothing) + (1 - hot) * smoothing / num_classes
     if "no_uniform" in flags:
         return hot * (1 - smoothing)
+    if "no_divide_k" in flags:
+        return hot * (1 - smoothing) + smoothing
     return hot * (1 if "unscaled" in flags else 1 - smoothing) + smoothing / num_classes
 
 
@@ -231,6 +241,8 @@ register(Exercise(
                             "on top of (1 − ε)·one_hot, so each row sums to 1."),
         Mistake("unscaled", "The one-hot part is not scaled by 1 − ε: with one_hot + ε/K the rows sum to 1 + ε. "
                             "Use (1 − ε)·one_hot + ε/K."),
+        Mistake("no_divide_k", "Every class got ε on top, so each row sums to 1 + (K − 1)·ε: the uniform part spreads "
+                               "ε over the K classes, ε/K each."),
         Mistake("no_uniform", "The uniform part is missing: (1 − ε)·one_hot alone sums to 1 − ε per row. Add ε/K to "
                               "every class."),
     ],

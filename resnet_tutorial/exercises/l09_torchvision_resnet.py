@@ -103,8 +103,12 @@ def _head_family(model, num_classes, *, flags=frozenset()):
     if "attribute_only" in flags:
         model.fc.out_features = num_classes
         return model
-    fc = nn.Linear(num_classes, model.fc.in_features) if "swapped" in flags else \
-        nn.Linear(model.fc.in_features, num_classes)
+    if "used_out_features" in flags:
+        fc = nn.Linear(model.fc.out_features, num_classes)
+    elif "swapped" in flags:
+        fc = nn.Linear(num_classes, model.fc.in_features)
+    else:
+        fc = nn.Linear(model.fc.in_features, num_classes)
     model.fc = fc
     if "returns_layer" in flags:
         return fc
@@ -174,6 +178,8 @@ register(Exercise(
                                          "ResNet-18), instead of typing a number in.", detect=_detect_hardcoded),
         Mistake("swapped", "nn.Linear's arguments are (in_features, out_features): the new head takes "
                            "model.fc.in_features inputs and gives num_classes outputs."),
+        Mistake("used_out_features", "The new head takes model.fc.out_features inputs, the old number of classes: it "
+                                     "must take what the backbone delivers, model.fc.in_features."),
         Mistake("returns_layer", "You returned the new layer only: assign it to model.fc and return the whole "
                                  "model."),
         Mistake("no_return", "Your function replaced fc but returned nothing: end with `return model`."),

@@ -21,6 +21,8 @@ def _paths_family(n_blocks, *, flags=frozenset()):
         return 2 * n_blocks
     if "squared_n" in flags:
         return n_blocks ** 2
+    if "factorial" in flags:
+        return math.factorial(n_blocks)
     return 2 ** n_blocks - 1 if "minus_one" in flags else 2 ** n_blocks
 
 
@@ -43,6 +45,8 @@ register(Exercise(
                                  "2·2·…·2 = 2ⁿ paths, not 2·n."),
         Mistake("minus_one", "One path is missing: the one that takes every shortcut and no branch at all "
                              "(length 0) counts too, so there are 2ⁿ, not 2ⁿ − 1."),
+        Mistake("factorial", "n! counts the orders of n units: a path does not reorder the units, it only chooses, "
+                             "for each unit, branch or shortcut. Two choices n times: 2ⁿ."),
         Mistake("squared_n", "n² is not the count: two choices per unit, made independently for n units, give 2ⁿ "
                              "paths (2 to the power n)."),
     ],
@@ -68,6 +72,8 @@ def _lengths_family(n_blocks, *, flags=frozenset()):
                                                                                     else 1))
     if "all_ones" in flags:
         return [1 for _ in ks]
+    if "permutations" in flags:
+        return [math.perm(n_blocks, k) for k in ks]
     if "fractions" in flags:
         return [math.comb(n_blocks, k) / 2 ** n_blocks for k in ks]
     if "float_binomial" in flags:
@@ -92,6 +98,8 @@ register(Exercise(
                                   "digits back. Use integer arithmetic: math.comb(n, k), or // instead of /."),
         Mistake("float_division", "n! / (k!·(n − k)!) with / gives floats, which keep only about 16 digits: the "
                                   "counts must be exact ints. Use math.comb(n, k), or // instead of /."),
+        Mistake("permutations", "math.perm counts ordered choices: a path is a *set* of k units that use their "
+                                "branch, in no particular order, so the count is math.comb(n, k)."),
         Mistake("missing_last", "The last length is missing: k runs from 0 to n inclusive, range(n + 1), so the "
                                 "list has n + 1 counts (the path through every branch is the last)."),
     ],

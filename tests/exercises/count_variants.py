@@ -6,7 +6,9 @@
 
 "Named" means the report names a mistake (``CheckResult.mistakes`` is not
 empty); "as listed" means it names the mistake the corpus lists for that
-variant. Nothing is written to the progress file.
+variant. The totals are given for the first batch (the variants the recognisers
+were designed with), the held-out batch (written afterwards, ``variants/held_out.py``)
+and both. Nothing is written to the progress file.
 """
 
 from __future__ import annotations
@@ -32,37 +34,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="list every variant the checker gets wrong or leaves unnamed")
     args = parser.parse_args(argv)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    batches: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     misses: list[str] = []
     for v in load():
         result = E.check(v.exercise, v.fn, record=False)
-        c = counts[v.exercise]
-        if v.correct:
-            c["right"] += 1
-            c["accepted"] += result.passed
-            if not result.passed:
-                misses.append(f"REJECTED a correct one  {v.exercise}: {v.note}\n{_indent(result.message)}")
-            continue
-        c["wrong"] += 1
-        c["rejected"] += not result.passed
-        c["named"] += bool(not result.passed and result.mistakes)
-        if v.mistake is not None:
-            c["listed"] += 1
-            c["as_listed"] += bool(not result.passed and v.mistake in result.mistakes)
-        if result.passed:
-            misses.append(f"ACCEPTED a wrong one    {v.exercise}: {v.note}")
-        elif not result.mistakes or (v.mistake is not None and v.mistake not in result.mistakes):
-            misses.append(f"not named as {v.mistake!s:<18} {v.exercise}: {v.note} -> {result.mistakes}\n"
+        for c in (counts[v.exercise], batches["held-out batch" if v.held_out else "first batch"], batches["TOTAL"]):
+            _count(c, v, result)
+        tag = " (held out)" if v.held_out else ""
+        if v.correct and not result.passed:
+            misses.append(f"REJECTED a correct one{tag}  {v.exercise}: {v.note}\n{_indent(result.message)}")
+        elif not v.correct and result.passed:
+            misses.append(f"ACCEPTED a wrong one{tag}    {v.exercise}: {v.note}")
+        elif not v.correct and (not result.mistakes or (v.mistake is not None and v.mistake not in result.mistakes)):
+            misses.append(f"not named as {v.mistake!s:<18}{tag} {v.exercise}: {v.note} -> {result.mistakes}\n"
                           f"{_indent(result.diagnosis)}")
-    total: dict[str, int] = defaultdict(int)
     print(f"{'exercise':<28} {'correct accepted':>17} {'wrong rejected':>15} {'wrong named':>12} {'as listed':>10}")
     for ex_id, c in counts.items():
-        for k, n in c.items():
-            total[k] += n
         print(_row(ex_id, c))
-    print(_row("TOTAL", total))
+    for name in ("first batch", "held-out batch", "TOTAL"):
+        print(_row(name, batches[name]))
     if args.misses:
         print("\n" + "\n".join(misses))
     return 0
+
+
+def _count(c: dict[str, int], v, result) -> None:
+    if v.correct:
+        c["right"] += 1
+        c["accepted"] += result.passed
+        return
+    c["wrong"] += 1
+    c["rejected"] += not result.passed
+    c["named"] += bool(not result.passed and result.mistakes)
+    if v.mistake is not None:
+        c["listed"] += 1
+        c["as_listed"] += bool(not result.passed and v.mistake in result.mistakes)
 
 
 def _row(name: str, c: dict[str, int]) -> str:
