@@ -15,15 +15,21 @@ How a Python function is stopped, and why this way:
   :class:`CaseTimeout` in the learner's code. A signal also interrupts
   ``time.sleep`` and other blocking waits, and the exception unwinds the
   learner's frames normally, running their ``finally`` blocks, so nothing is
-  left half-locked. The timer repeats every 0.1 s until the call has ended, so
-  a bare ``except:`` in the learner's code cannot swallow the stop for good,
-  and the handler never raises inside this module's own frames, so the
-  clean-up below cannot be interrupted. The previous handler is restored.
+  left half-locked. A bare ``except:`` could swallow that exception (a
+  ``time.sleep`` inside ``try: ... except: pass`` in an endless loop), so the
+  first stop also installs a trace function that raises again at the next line
+  of the code that was running (the learner's loop): the ``except`` clause's own
+  line then raises outside its ``try``. The timer repeats every 0.1 s until the call has ended.
+  Neither the handler nor the tracer ever raises in this module's own frames,
+  so the clean-up cannot be interrupted; the previous handler and trace
+  function are restored.
 * **Elsewhere** (a check run from a worker thread, a platform without
   ``SIGALRM`` such as Windows, or an outer timer already armed, for example
   pytest-timeout's) the watchdog thread raises :class:`CaseTimeout` in the
-  checking thread with ``PyThreadState_SetAsyncExc``. That exception arrives
-  between two bytecodes, so a sleeping or blocked call ends only when it wakes.
+  checking thread with ``PyThreadState_SetAsyncExc``, again every 0.1 s. That
+  exception arrives between two bytecodes, so a sleeping or blocked call ends
+  only when it wakes, and a bare ``except:`` around a sleep can keep swallowing
+  it (the tracer cannot be installed from another thread).
 
 Neither can cut a single long C call short (a huge matrix product): it is
 stopped when it returns. A thread that is simply abandoned was not an option:
@@ -35,8 +41,9 @@ from __future__ import annotations
 
 import ctypes
 import signal
+import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 #: Seconds a check may run before it says it is still running.
@@ -57,6 +64,10 @@ class CaseTimeout(BaseException):
 @dataclass
 class _Call:
     active: bool = True
+    guard: Any = None  # the frame of call_with_time_limit: the call runs in the frames below it
+    tracing: bool = False
+    previous_trace: Any = None
+    codes: set = field(default_factory=set)  # the code objects the tracer may stop
 
 
 def call_with_time_limit(call: Callable[[], Any], limit_s: float | None, notice_s: float | None = None,
@@ -76,6 +87,7 @@ def call_with_time_limit(call: Callable[[], Any], limit_s: float | None, notice_
     lock = threading.Lock()
     watchdog = threading.Thread(target=_watch, args=(done, state, lock, target, limit_s if inject else None,
                                                      notice_s, notice), daemon=True, name="check-watchdog")
+    state.guard = sys._getframe()
     previous = _arm(state, limit_s) if use_signal else None
     watchdog.start()
     try:
@@ -87,14 +99,18 @@ def call_with_time_limit(call: Callable[[], Any], limit_s: float | None, notice_
 def _finish(state: _Call, lock: threading.Lock, inject: bool, target: int, previous: Any,
             done: threading.Event, watchdog: threading.Thread) -> None:
     """End the call's guard: no stop may arrive after this returns."""
-    state.active = False  # from here on the signal handler does nothing
+    state.active = False  # from here on the signal handler and the tracer do nothing
     if previous is not None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    if state.tracing:
+        sys.settrace(state.previous_trace)
     while inject:
         try:
             with lock:  # the watchdog injects only while holding the lock and while the call is active
-                _set_async_exc(target, None)  # drop a stop that was sent but has not arrived yet
+                pass
+            for _ in range(10):  # a stop sent but not yet delivered arrives at this loop's back edge, here
+                pass
             break
         except CaseTimeout:  # it arrived just now, in our own clean-up: the call is over anyway
             continue
@@ -109,10 +125,38 @@ def _signal_usable() -> bool:
     return signal.getitimer(signal.ITIMER_REAL)[0] == 0
 
 
+def _inside(state: _Call, frame: Any) -> bool:
+    """``frame`` belongs to the call being timed: below the guard frame, and not this module's code."""
+    if frame is None or frame.f_code.co_filename == __file__:
+        return False
+    while frame is not None:
+        if frame is state.guard:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _arm(state: _Call, limit_s: float) -> Any:
-    def handler(signum: int, frame: Any) -> None:
-        if state.active and (frame is None or frame.f_code.co_filename != __file__):
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        # only in the code that was running when the stop came (not in a weakref callback or __del__ that
+        # happens to run inside the call: an exception there would only be printed and ignored)
+        if state.active and event == "line" and frame.f_code in state.codes and _inside(state, frame):
             raise CaseTimeout()
+        return tracer
+
+    def handler(signum: int, frame: Any) -> None:
+        if not state.active or not _inside(state, frame):
+            return
+        if not state.tracing:  # from now on every new line inside the call stops it too
+            state.tracing, state.previous_trace = True, sys.gettrace()
+            f = frame
+            while f is not None and f is not state.guard:
+                if f.f_code.co_filename != __file__:
+                    state.codes.add(f.f_code)
+                    f.f_trace = tracer
+                f = f.f_back
+            sys.settrace(tracer)
+        raise CaseTimeout()
 
     previous = signal.signal(signal.SIGALRM, handler)
     signal.setitimer(signal.ITIMER_REAL, limit_s, _REPEAT_S)
@@ -143,5 +187,11 @@ def _watch(done: threading.Event, state: _Call, lock: threading.Lock, target: in
         done.wait(_REPEAT_S)
 
 
-def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)
+def _set_async_exc(thread_id: int, exc: type[BaseException]) -> None:
+    """Raise ``exc`` in thread ``thread_id`` at its next bytecode boundary.
+
+    Never called with NULL to "clear" a stop: in CPython 3.11 that leaves the
+    interpreter's eval breaker set for good (no thread owns the exception that
+    would reset it), and every later signal is then handled over and over.
+    """
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc))

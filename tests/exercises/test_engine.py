@@ -23,6 +23,7 @@ import inspect
 import json
 import random
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -348,18 +349,28 @@ def _swallows(n_blocks):
             pass
 
 
-@pytest.mark.parametrize("fn", [_endless, _sleepy, _swallows], ids=["endless-loop", "sleep", "except-Exception"])
+def _swallows_everything(n_blocks):
+    while True:
+        try:
+            time.sleep(0.05)
+        except:  # noqa: E722  (a bare except around a sleep catches the stop itself)
+            pass
+
+
+@pytest.mark.parametrize("fn", [_endless, _sleepy, _swallows, _swallows_everything],
+                         ids=["endless-loop", "sleep", "except-Exception", "bare-except-around-sleep"])
 def test_a_case_running_past_the_limit_is_stopped_and_named(fn, monkeypatch, capsys) -> None:
     monkeypatch.setattr(checker, "NOTICE_AFTER_S", 0.2)
-    previous = signal.getsignal(signal.SIGALRM)
+    previous, trace = signal.getsignal(signal.SIGALRM), sys.gettrace()
     result = E.check("count_residual_paths", fn, time_limit=1.0)
     assert result.status == "failed" and result.mistakes == ["too_slow"]
     assert result.tried.startswith("case 1 of 6, no residual unit at all")
     assert "still running on case 1 (no residual unit at all) after 1 s, so it was stopped" in result.diagnosis
     assert "time_limit=60" in result.diagnosis and "cases after case 1 were not run" in result.note
-    out = capsys.readouterr().out
-    assert "⏳ count_residual_paths: still running case 1 of 6 (no residual unit at all)" in out
+    out, err = capsys.readouterr()
+    assert "⏳ count_residual_paths: still running case 1 of 6 (no residual unit at all)" in out and err == ""
     assert signal.getsignal(signal.SIGALRM) == previous and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert sys.gettrace() is trace, "the trace function (a debugger's, coverage's) is restored"
 
 
 def test_the_limit_works_outside_the_main_thread_too() -> None:
