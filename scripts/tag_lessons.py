@@ -6,7 +6,9 @@
 
 A notebook "uses" a name when one of its code cells imports it from a library
 module (``from resnet_tutorial.data import fast_loaders``) or reaches it as an
-attribute of an imported library module (``diagnostics.grad_norms``). Lesson
+attribute of an imported library module (``diagnostics.grad_norms``). A library
+package (``diagnostics/``) counts as one module: the tag goes on the definition
+in whichever of its files defines the name. Lesson
 modules (``resnet_tutorial.lessons``) and app modules (widgets, config, cli,
 executor, exercises) are not tagged: they are the lessons' own side. The tag
 is the docstring's last line, ``Lessons: 01, 03.``, so a reader can go from
@@ -28,8 +30,15 @@ NOT_LIBRARY = {"widgets", "config", "cli", "executor", "exercises", "__main__", 
 TAG = re.compile(r"^\s*Lessons: [0-9, ]+\.\s*$")
 
 
-def library_modules() -> dict[str, Path]:
-    return {p.stem: p for p in PACKAGE.glob("*.py") if p.stem not in NOT_LIBRARY}
+def library_modules() -> dict[str, list[Path]]:
+    """Library modules by the name notebooks import (``diagnostics``), each with the files that define it:
+    one for a module, the submodules for a package (``diagnostics/gradient_flow.py``, ...)."""
+    found = {p.stem: [p] for p in PACKAGE.glob("*.py") if p.stem not in NOT_LIBRARY}
+    for init in PACKAGE.glob("*/__init__.py"):
+        package = init.parent.name
+        if package not in NOT_LIBRARY and package != "lessons":
+            found[package] = sorted(p for p in init.parent.glob("*.py") if p.name != "__init__.py")
+    return found
 
 
 def _code(cell_source: str) -> str:
@@ -60,7 +69,7 @@ def uses_in_notebook(path: Path, modules: set[str]) -> set[tuple[str, str]]:
                         if a.name in modules:
                             aliases[a.asname or a.name] = a.name
                 elif node.module.startswith("resnet_tutorial."):
-                    mod = node.module.split(".", 1)[1]
+                    mod = node.module.split(".")[1]  # resnet_tutorial.diagnostics.gradient_flow -> diagnostics
                     if mod in modules:
                         used |= {(mod, a.name) for a in node.names}
     for tree in trees:
@@ -145,12 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     per_object = lessons_per_object()
     problems: list[str] = []
-    for mod, path in sorted(library_modules().items()):
+    for mod, paths in sorted(library_modules().items()):
         wanted = {name: lessons for (m, name), lessons in per_object.items() if m == mod}
-        new_source, changed = retag(path, wanted)
-        problems += changed
-        if changed and not args.check:
-            path.write_text(new_source, encoding="utf-8")
+        for path in paths:
+            new_source, changed = retag(path, wanted)
+            problems += changed
+            if changed and not args.check:
+                path.write_text(new_source, encoding="utf-8")
     if problems:
         print(("out of date (run python scripts/tag_lessons.py):\n  " if args.check else "retagged:\n  ")
               + "\n  ".join(problems))
