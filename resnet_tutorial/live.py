@@ -454,8 +454,7 @@ class RunPlot(LiveFigure):
     def add(self, series: str, x: float, y: float, *, panel: int = 0, style: str = "-",
             marker: str | None = None) -> None:
         """Append the point ``(x, y)`` to ``series`` in ``panel``; maybe send a frame; stop if asked."""
-        if self.stop.is_set():
-            raise StopRun(f"stopped at {self.xlabel} {x:g}")
+        self.check_stop(x)
         with self.lock:
             s = self.series.get(series)
             if s is None:
@@ -468,6 +467,15 @@ class RunPlot(LiveFigure):
                     s.diverged = True
                     s.label = f"{series} (diverged at {self.xlabel} {x:g})"
                     self._legend_dirty = True
+        self.tick()
+
+    def check_stop(self, x: float) -> None:
+        """Raise :class:`StopRun` if Stop was pressed (``x``: where the run is, for the message)."""
+        if self.stop.is_set():
+            raise StopRun(f"stopped at {self.xlabel} {x:g}")
+
+    def tick(self) -> None:
+        """Send a frame if ``interval_s`` has passed since the last one (for subclasses that record more than curves)."""
         if self.sink is not None and time.perf_counter() - self._last_frame >= self.interval_s:
             self.flush()
 

@@ -24,12 +24,13 @@ from tqdm.auto import tqdm
 from ..data import fashion_batch
 from ..device import torch_threads
 from ..diagnostics import SIGMOID_SATURATION, TANH_SATURATION, grad_norms, per_layer_factor
-from ..live import LiveFigure, nice_limits
+from ..live import LiveFigure, Panel, RunPlot, nice_limits
 from ..models import make_deep_net
 from ..plots import _require_columns
 
 __all__ = ["first_layer_grad_vs_depth", "plot_first_layer_grad_vs_depth", "draw_gradient_explorer",
-           "draw_first_layer_grad_vs_depth", "GradientExplorer", "gradient_explorer_data"]
+           "draw_first_layer_grad_vs_depth", "GradientExplorer", "gradient_explorer_data", "GradientHeatmapRun",
+           "draw_gradient_heatmap_run"]
 
 
 def _variant_name(shortcut: bool, bn: bool) -> str:
@@ -305,6 +306,108 @@ def draw_gradient_explorer(
     """
     view = GradientExplorer(inputs=inputs, targets=targets, batch_size=batch_size)
     return view.draw(depth=depth, activation=activation, init=init, bn=bn, shortcut=shortcut, arch=arch, seed=seed)
+
+
+class GradientHeatmapRun(RunPlot):
+    """A plain and a residual net train side by side; every step adds a column of per-layer gradient norms.
+
+    Left and middle: ``log10 ‖∂L/∂W‖₂`` of every weight layer (rows, input
+    at the bottom) at every step (columns) for the plain net and for the same
+    net with shortcuts ``x + f(x)``, on one colour scale: dark is a layer that
+    gets almost no gradient, so it barely learns. Right: both training losses;
+    earlier runs stay there, faded, for comparison. ``explore(GradientHeatmapRun, ...)``
+    streams it while it trains (Stop ends the run, what trained stays);
+    :func:`draw_gradient_heatmap_run` runs it to the end and returns the figure.
+    """
+
+    figsize = (15.0, 4.4)
+    panels = (Panel("training loss (cross-entropy)", title="loss of both nets (chance: ln 10 ≈ 2.3)", ylim=(0.0, 3.0)),)
+    xlabel = "step"
+    nets = (("plain", False), ("residual", True))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maps: list[np.ndarray] = []  # per net: layers × steps of log10 gradient norms (NaN: not yet)
+
+    def build(self, fig: Figure) -> None:
+        grid = fig.add_gridspec(1, 3, width_ratios=[1, 1, 0.05], left=0.05, right=0.64, bottom=0.13, top=0.82,
+                                wspace=0.3)
+        self.heat_axes = [fig.add_subplot(grid[0, i]) for i in range(2)]
+        self.images = []
+        for ax, (name, shortcut) in zip(self.heat_axes, self.nets):
+            image = ax.imshow(np.full((2, 2), np.nan), aspect="auto", origin="lower", cmap="magma",
+                              interpolation="nearest", vmin=-8, vmax=0)
+            self.images.append(self.dynamic(image))
+            ax.set_title(f"{name} net" + (" (x + f(x))" if shortcut else ""), fontsize=10, y=1.0)
+            ax.set_xlabel("training step")
+            ax.set_ylabel("weight layer (0 = input side)")
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        self.colorbar = fig.colorbar(self.images[0], cax=fig.add_subplot(grid[0, 2]))
+        self.colorbar.set_label("log₁₀ ‖∂L/∂W‖₂")
+        self.axes = [fig.add_axes((0.72, 0.13, 0.265, 0.69))]
+        self._style_axes(self.axes[0], self.panels[0])
+        self._status = self.dynamic(fig.suptitle(" ", fontsize=11))
+
+    def train(self, depth: int = 20, activation: str = "sigmoid", steps: int = 200, lr: float = 0.1,
+              batch_size: int = 64, seed: int = 0) -> None:
+        if steps < 1 or depth < 1:
+            raise ValueError(f"steps and depth must be at least 1, got steps={steps}, depth={depth}")
+        self.maps = [np.full((depth + 1, steps), np.nan) for _ in self.nets]  # depth hidden layers + the head
+        self.start(f"depth {depth}, {activation}, SGD lr {lr:g}", steps)  # the first frame, before any work
+        x_all, y_all = fashion_batch(batch_size * 16, seed=seed)
+        nets, optimizers = [], []
+        for _, shortcut in self.nets:
+            torch.manual_seed(seed)  # the same weights in both nets: only the shortcut differs
+            nets.append(make_deep_net("mlp", depth, activation=activation, shortcut=shortcut))
+            optimizers.append(torch.optim.SGD(nets[-1].parameters(), lr=lr))
+        weights = [[m.weight for m in net.modules() if isinstance(m, nn.Linear)] for net in nets]
+        loss_fn = nn.CrossEntropyLoss()
+        with torch_threads(1):
+            for step in range(steps):
+                lo = (step * batch_size) % len(x_all)
+                x, y = x_all[lo:lo + batch_size], y_all[lo:lo + batch_size]
+                for k, (net, opt) in enumerate(zip(nets, optimizers)):
+                    opt.zero_grad(set_to_none=True)
+                    loss = loss_fn(net(x), y)
+                    loss.backward()
+                    norms = torch.stack([w.grad.norm() for w in weights[k]])
+                    self.maps[k][:, step] = torch.log10(norms.clamp_min(1e-30)).numpy()
+                    opt.step()
+                    self.add(self.nets[k][0], step + 1, loss.item())
+                self.note(f"{self.label}: step {step + 1} of {steps}")
+        self.note(f"{self.label}: {steps} steps done")
+
+    def start(self, label: str, x_max: float) -> None:
+        """A new run: empty heat maps of this run's size, then :meth:`RunPlot.start` (the loss curves fade)."""
+        with self.lock:
+            self._ensure_built()
+            for ax, image, values in zip(self.heat_axes, self.images, self.maps):
+                image.set_data(values)
+                image.set_extent((0.5, x_max + 0.5, -0.5, values.shape[0] - 0.5))
+                self.set_limits(ax, x=(0.5, x_max + 0.5), y=(-0.5, values.shape[0] - 0.5))
+        super().start(label, x_max)
+
+    def _refresh(self) -> None:
+        super()._refresh()
+        maps = self.maps
+        if not maps:
+            return
+        for image, values in zip(self.images, maps):
+            image.set_data(values)
+        first = np.concatenate([m[:, 0] for m in maps])
+        first = first[np.isfinite(first)]
+        if first.size:  # one colour scale per run, fixed by its first step: later steps stay comparable
+            lo, hi = math.floor(first.min()) - 1, math.ceil(first.max()) + 1
+            if (lo, hi) != self.images[0].get_clim():
+                for image in self.images:
+                    image.set_clim(lo, hi)  # the colour bar changes with it: one full draw
+
+
+def draw_gradient_heatmap_run(depth: int = 20, activation: str = "sigmoid", steps: int = 200, lr: float = 0.1,
+                              batch_size: int = 64, seed: int = 0) -> Figure:
+    """:class:`GradientHeatmapRun` trained to the end: per-layer gradient norms per step, plain vs residual."""
+    return GradientHeatmapRun().draw(depth=depth, activation=activation, steps=steps, lr=lr, batch_size=batch_size,
+                                     seed=seed)
 
 
 def draw_first_layer_grad_vs_depth(
