@@ -162,3 +162,28 @@ def test_frames_stream_at_most_every_interval_and_at_flush() -> None:
     sent.clear()
     view.run(n=5)
     assert len(sent) == 1 + 2 * 5 + 1
+
+
+def test_fit_reports_every_step_and_a_stop_raised_there_ends_training() -> None:
+    import torch
+    import torch.nn as nn
+
+    from resnet_tutorial.train import fit
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 1, 4, 4), torch.randint(0, 3, (40,))
+    batches = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 40, 8)]  # 5 steps an epoch
+    seen: list[dict] = []
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    history = fit(model, batches, epochs=2, device="cpu", progress=False, on_step=seen.append)
+    assert [(s["epoch"], s["batch"]) for s in seen] == [(e, b) for e in (1, 2) for b in range(1, 6)]
+    # the epoch's mean training loss is the mean of its steps' losses (equal batch sizes)
+    assert history["train_loss"].iloc[0] == pytest.approx(np.mean([s["loss"] for s in seen[:5]]))
+
+    def stop_at_three(info: dict) -> None:
+        if info["batch"] == 3:
+            raise StopRun("stopped at step 3")
+
+    with pytest.raises(StopRun):
+        fit(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), batches, epochs=2, device="cpu", progress=False,
+            on_step=stop_at_three)
