@@ -311,7 +311,7 @@ def _training_buttons(explorer: Explorer, view: Any, live: dict[str, Any], fixed
 
     run = W.Button(description="Run", button_style="primary", icon="play")
     stop = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-    clear = W.Button(description="Clear earlier runs", icon="eraser")
+    clear = W.Button(description="Clear earlier runs", icon="eraser", layout=W.Layout(width="auto"))
     explorer.buttons.update(run=run, stop=stop, clear=clear)
     view.go_live()
     view.sink = lambda png: _set_frame(explorer, png)

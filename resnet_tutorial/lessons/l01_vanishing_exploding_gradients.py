@@ -344,7 +344,8 @@ class GradientHeatmapRun(RunPlot):
             ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         self.colorbar = fig.colorbar(self.images[0], cax=fig.add_subplot(grid[0, 2]))
         self.colorbar.set_label("log₁₀ ‖∂L/∂W‖₂")
-        self.axes = [fig.add_axes((0.72, 0.13, 0.265, 0.69))]
+        self.colorbar.locator = MaxNLocator(nbins=6, integer=True)
+        self.axes = [fig.add_axes((0.745, 0.13, 0.24, 0.69))]
         self._style_axes(self.axes[0], self.panels[0])
         self._status = self.dynamic(fig.suptitle(" ", fontsize=11))
 

@@ -177,7 +177,7 @@ def _drag(page: Any, explorer: Any, shots: Path) -> dict[str, Any]:
         seen.append((time.monotonic() - t_start, caption(explorer)))
     held_s = time.monotonic() - t_last_move
     page.mouse.up()
-    final_value = int(handle.get_attribute("aria-valuenow"))
+    final_value = round(float(handle.get_attribute("aria-valuenow")))
     shown, t_final = wait_caption(explorer, lambda c: depth_of(c) == final_value, 60)
     explorer.screenshot(path=str(shots / "01-drag-after.png"))
     depths_during = [depth_of(c) for _, c in seen]
@@ -212,8 +212,8 @@ def _stop(page: Any, heatmap: int, shots: Path) -> dict[str, float]:
     explorer = _explorer_of_cell(page, heatmap)
     wait_caption(explorer, lambda c: "steps done" in c, 120)
     assert run_in_kernel(page, "heatmap_explorer.controls['steps'].value = 1000") == "ok"
-    run_button = explorer.locator("button", has_text="Run")
-    stop_button = explorer.locator("button", has_text="Stop")
+    run_button = explorer.locator("button[title='Run']")
+    stop_button = explorer.locator("button[title='Stop']")
     t_run = time.monotonic()
     run_button.click()
     _, t_first = wait_caption(explorer, lambda c: "of 1000" in c or "starting" in c, 30)
