@@ -71,3 +71,26 @@ def test_heat_map_records_each_layers_gradient_and_the_plain_nets_early_layers_g
 def test_heat_map_refuses_an_empty_run() -> None:
     with pytest.raises(ValueError, match="steps"):
         L01.GradientHeatmapRun().draw(steps=0)
+
+
+def test_depth_sweep_streams_the_library_numbers_and_stops_where_it_is() -> None:
+    view = L01.DepthSweepRun(inputs=X, targets=Y)
+    sent: list[bytes] = []
+    view.go_live()
+    view.sink = sent.append
+    view.run(depths=(3, 2, 5), seeds=(0, 1))
+    df = L01.first_layer_grad_vs_depth([2, 3, 5], inputs=X, targets=Y, seeds=(0, 1), progress=False)
+    for variant, s in view.series.items():
+        expected = df[df.variant == variant].groupby("depth")["first_grad_norm"].mean()
+        assert s.xs == [2, 3, 5] and np.allclose(s.ys, expected.loc[[2, 3, 5]].to_numpy())
+    assert len(view.series) == 4 and len(sent) >= 4  # the start, a frame per depth, the end
+
+    class StopAfterFirstDepth(L01.DepthSweepRun):
+        def note(self, text: str) -> None:
+            super().note(text)
+            if "depth 2 measured" in text:
+                self.stop.set()  # Stop, pressed while depth 2 is measured
+
+    stopping = StopAfterFirstDepth(inputs=X, targets=Y)
+    assert stopping.run(depths=(2, 3, 5), seeds=(0,)) == "stopped"
+    assert all(s.xs == [2] for s in stopping.series.values())

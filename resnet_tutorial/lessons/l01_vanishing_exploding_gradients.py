@@ -30,7 +30,7 @@ from ..plots import _require_columns
 
 __all__ = ["first_layer_grad_vs_depth", "plot_first_layer_grad_vs_depth", "draw_gradient_explorer",
            "draw_first_layer_grad_vs_depth", "GradientExplorer", "gradient_explorer_data", "GradientHeatmapRun",
-           "draw_gradient_heatmap_run"]
+           "draw_gradient_heatmap_run", "DepthSweepRun"]
 
 
 def _variant_name(shortcut: bool, bn: bool) -> str:
@@ -411,6 +411,50 @@ def draw_gradient_heatmap_run(depth: int = 20, activation: str = "sigmoid", step
                                      seed=seed)
 
 
+class DepthSweepRun(RunPlot):
+    """The depth sweep you watch: first-layer gradient norm vs depth, one curve per variant, growing.
+
+    For each depth (shallow first, so the first points come at once) and each
+    of plain / residual × without / with BN, a fresh seeded net measures the
+    gradient reaching its first layer (:func:`first_layer_grad_vs_depth`, mean
+    over ``seeds``) and the point appears. Earlier sweeps stay, faded, so a
+    sigmoid sweep and a ReLU sweep can be compared on one plot; Stop ends a
+    sweep where it is. Without ``inputs``/``targets`` it uses a fixed
+    FashionMNIST batch (128 images for the MLP, 32 for the CNN).
+    """
+
+    figsize = (7.5, 4.4)
+    panels = (Panel("first-layer gradient norm ‖∂L/∂W₁‖₂", yscale="log", legend="lower left"),)
+    xlabel = "depth (number of hidden layers)"
+    variants = ((False, False), (False, True), (True, False), (True, True))  # (shortcut, bn)
+
+    def __init__(self, *, inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.inputs, self.targets = inputs, targets
+
+    def build(self, fig: Figure) -> None:
+        super().build(fig)
+        fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.86)
+
+    def train(self, depths: Sequence[int] = (2, 5, 10, 20, 30, 50), arch: str = "mlp", activation: str = "sigmoid",
+              init: str = "default", seeds: Sequence[int] = (0, 1, 2)) -> None:
+        depths = sorted(int(d) for d in depths)
+        if not depths or not seeds:
+            raise ValueError("the depth sweep needs at least one depth and one seed")
+        self.start(f"{arch.upper()}, {activation}, init={init}", max(depths) * 1.05)
+        x, y = self.inputs, self.targets
+        if x is None or y is None:
+            x, y = fashion_batch(128 if arch == "mlp" else 32)
+        for depth in depths:
+            for shortcut, bn in self.variants:
+                df = first_layer_grad_vs_depth([depth], inputs=x, targets=y, arch=arch, activation=activation,
+                                               init=init, bn=bn, shortcut=shortcut, seeds=seeds, progress=False)
+                self.add(_variant_name(shortcut, bn), depth, float(df["first_grad_norm"].mean()), marker="o")
+            self.note(f"{self.label}: depth {depth} measured")
+            self.flush()
+        self.note(f"{self.label}: gradient reaching the first layer")
+
+
 def draw_first_layer_grad_vs_depth(
     depths: Sequence[int] = (2, 5, 10, 20, 30, 50),
     arch: str = "mlp",
@@ -420,16 +464,13 @@ def draw_first_layer_grad_vs_depth(
     *,
     inputs: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
-    progress: bool = False,
-) -> Any:
-    """The four-curve plot: first-layer gradient norm vs depth, plain/residual × without/with BN."""
-    if inputs is None or targets is None:
-        inputs, targets = fashion_batch(128 if arch == "mlp" else 32)
-    df = first_layer_grad_vs_depth(
-        depths, inputs=inputs, targets=targets, arch=arch, activation=activation, init=init, seeds=seeds, progress=progress
-    )
-    title = f"{arch.upper()}, {activation}, init={init}: gradient reaching the first layer"
-    return plot_first_layer_grad_vs_depth(df, title=title)
+) -> Figure:
+    """The four-curve plot: first-layer gradient norm vs depth, plain/residual × without/with BN (a new figure).
+
+    :class:`DepthSweepRun` run to its end; the notebook's explorer streams it instead.
+    """
+    return DepthSweepRun(inputs=inputs, targets=targets).draw(depths=depths, arch=arch, activation=activation,
+                                                              init=init, seeds=seeds)
 
 
 def plot_first_layer_grad_vs_depth(
