@@ -2,6 +2,7 @@
 
     python benchmarks/explorer_latency.py                       # every lesson, full-mode control ranges
     python benchmarks/explorer_latency.py --lessons 01 04 --points 6      # a quick look at two lessons
+    python benchmarks/explorer_latency.py --lessons 04 --update          # re-measure one lesson in the results
     PYTHONPATH=/path/to/old/checkout python benchmarks/explorer_latency.py --out results/x.json  # another version
 
 The explorers and their controls are read from the lessons themselves: each
@@ -329,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", nargs="+", default=[], metavar="NAME=VALUE",
                         help="start every explorer that has control NAME at VALUE instead of its default (depth=100)")
     parser.add_argument("--note", default="", help="a line about the conditions (e.g. 'machine loaded by 7 jobs')")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other lessons' rows of the existing result file (re-measure only --lessons)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/explorer_latency.json)")
     args = parser.parse_args(argv)
     if args.points < 2:
@@ -361,7 +364,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             rows.append({**where, **measure_moves(entry, args.points, print)})
     load_after = os.getloadavg()
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for row in rows + runs:
+        row["measured_utc"] = stamp
+    controls_kept: list[dict[str, Any]] = []
+    if args.update:
+        rows, runs, controls_kept = _kept_rows(args.out, {r["lesson"] for r in rows + runs} | set(args.lessons or []),
+                                               rows, runs)
     result = build_result(rows, runs, args, load_before, load_after, time.perf_counter() - t_start)
+    result["controls"] = sorted(controls_kept + result["controls"], key=lambda c: (c["lesson"], c.get("index", 0)))
     result["summary"]["torch threads"] = torch.get_num_threads()
     browser = _browser_drag()
     if browser:
@@ -369,6 +380,21 @@ def main(argv: list[str] | None = None) -> int:
     path = _common.write_result("explorer_latency", result, path=args.out)
     print(f"wrote {path}")
     return 0
+
+
+def _kept_rows(out: Path | None, measured: set[str], rows: list[dict[str, Any]],
+               runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``--update``: the existing result's rows of the lessons not measured now, merged with the new ones."""
+    path = out or _common.RESULTS / "explorer_latency.json"
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return rows, runs, []
+    def keep(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in items if r.get("lesson") not in measured]
+    order = lambda r: (r["lesson"], r.get("index", 0))  # noqa: E731
+    return (sorted(keep(old.get("rows", [])) + rows, key=order), sorted(keep(old.get("training", [])) + runs, key=order),
+            keep(old.get("controls", [])))
 
 
 def _apply_base(entry: dict[str, Any], base: list[str]) -> None:
@@ -385,7 +411,7 @@ def _apply_base(entry: dict[str, Any], base: list[str]) -> None:
 def build_result(rows: list[dict[str, Any]], runs: list[dict[str, Any]], args: Any, load_before: tuple[float, ...],
                  load_after: tuple[float, ...], seconds: float) -> dict[str, Any]:
     """The JSON: one row per explorer, per-control detail, the training runs, summary and target."""
-    met = [r["met"] for r in rows]
+    met = [bool(r["met"]) for r in rows]
     summary = {
         "explorers (moved)": len(rows),
         "meeting 150 ms median / 300 ms slowest": f"{sum(met)} of {len(met)}",
@@ -399,7 +425,8 @@ def build_result(rows: list[dict[str, Any]], runs: list[dict[str, Any]], args: A
     if args.note:
         summary["conditions"] = args.note
     table = [{k: v for k, v in r.items() if k != "controls"} for r in rows]
-    detail = [{"lesson": r["lesson"], "explorer": r["explorer"], **c} for r in rows for c in r["controls"]]
+    detail = [{"lesson": r["lesson"], "index": r.get("index", 0), "explorer": r["explorer"], **c}
+              for r in rows for c in r.get("controls", [])]
     return {
         "rows": table,
         "controls": detail,

@@ -28,7 +28,8 @@ MARKER = "<!-- generated below by benchmarks/report.py -->"
 # The order of `make benchmarks`; other benchmarks (scripts or result files) follow alphabetically.
 ORDER = ("throughput", "throughput_fp32", "time_to_accuracy", "time_to_accuracy_fp32", "explorer_latency", "lessons")
 #: Results written by another script than their name says (one script, one result per CPU kind).
-SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "throughput"}
+SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "throughput",
+             "explorer_latency_depth100": "explorer_latency"}
 # Optional, per benchmark: (key, column title) in the order wanted; keys not named follow as they are.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"), ("notes", "notes")],
@@ -168,7 +169,9 @@ def _explorer_key(row: dict[str, Any]) -> tuple[str, int]:
 def explorer_tables(result: dict[str, Any], results_dir: Path) -> str:
     """``explorer_latency``: per explorer (with the numbers before, if measured), training runs, per control."""
     before_path = results_dir / EXPLORER_BEFORE
-    before_result = load(before_path)[0] if before_path.exists() else None
+    same_settings = "controls started at" not in (result.get("summary") or {}) or \
+        str(result["summary"]["controls started at"]).startswith("the lesson")
+    before_result = load(before_path)[0] if before_path.exists() and same_settings else None
     before = {_explorer_key(r): r for r in (before_result or {}).get("rows", []) if isinstance(r, dict)}
     before_runs = {_explorer_key(r): r for r in (before_result or {}).get("training", []) if isinstance(r, dict)}
     out = ["Per explorer: every move of every control, milliseconds from the change to the PNG (kernel side, "
@@ -219,7 +222,7 @@ def explorer_tables(result: dict[str, Any], results_dir: Path) -> str:
 
 
 #: Benchmarks whose result is rendered by their own function instead of the generic rows table.
-CUSTOM_TABLES = {"explorer_latency": explorer_tables}
+CUSTOM_TABLES = {"explorer_latency": explorer_tables, "explorer_latency_depth100": explorer_tables}
 
 
 # --------------------------------------------------------------------------- sections

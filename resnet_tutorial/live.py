@@ -45,7 +45,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-__all__ = ["LiveFigure", "RunPlot", "Panel", "StopRun", "figure_png", "encode_png", "png_caption", "nice_limits", "PNG_LEVEL"]
+__all__ = ["LiveFigure", "RunPlot", "Panel", "StopRun", "figure_png", "encode_png", "png_caption", "nice_limits",
+           "power_of_ten", "log_ticks", "PNG_LEVEL"]
 
 #: zlib level of the frames: 1 encodes about 2x faster than matplotlib's 6 for 10-25 % more bytes.
 PNG_LEVEL = 1
@@ -145,6 +146,32 @@ def nice_limits(lo: float, hi: float, *, pad: float = 0.0, steps: Sequence[float
     base = 10.0 ** math.floor(math.log10(raw))
     step = next((s * base for s in steps if s * base >= raw), 10 * base)
     return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(value: float, _pos: int | None = None) -> str:
+    """Tick label ``10⁻⁵`` for a whole power of ten, in plain Unicode (empty otherwise).
+
+    Matplotlib's default log labels are mathtext, which costs a layout pass per
+    label on every full draw; these are ordinary text.
+    """
+    if not value > 0 or not math.isfinite(value):
+        return ""
+    exponent = round(math.log10(value))
+    if abs(math.log10(value) - exponent) > 1e-6:
+        return ""
+    return "1" if exponent == 0 else "10" + str(exponent).translate(_SUPERSCRIPTS)
+
+
+def log_ticks(axis: Any, numticks: int = 7) -> None:
+    """Whole-decade ticks with :func:`power_of_ten` labels and no minor ticks on a log ``axis`` (cheap to draw)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    axis.set_major_locator(LogLocator(numticks=numticks))
+    axis.set_major_formatter(FuncFormatter(power_of_ten))
+    axis.set_minor_locator(NullLocator())
 
 
 def _freeze(value: Any) -> Hashable:
@@ -431,6 +458,8 @@ class RunPlot(LiveFigure):
         ax.set_xlabel(self.xlabel)
         ax.set_ylabel(panel.ylabel)
         ax.set_yscale(panel.yscale)
+        if panel.yscale == "log":
+            log_ticks(ax.yaxis)
         if panel.title:
             ax.set_title(panel.title, fontsize=10)
         ax.grid(alpha=0.3)

@@ -18,13 +18,13 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import MaxNLocator
 from tqdm.auto import tqdm
 
 from ..data import fashion_batch
 from ..device import torch_threads
 from ..diagnostics import SIGMOID_SATURATION, TANH_SATURATION, grad_norms, per_layer_factor
-from ..live import LiveFigure, Panel, RunPlot, nice_limits
+from ..live import LiveFigure, Panel, RunPlot, log_ticks, nice_limits
 from ..models import make_deep_net
 from ..plots import _require_columns
 
@@ -109,6 +109,8 @@ def first_layer_grad_vs_depth(
 _SHARE_COLUMNS = {"relu": ("frac_zero", "frac_dead_units"), "sigmoid": ("frac_saturated",), "tanh": ("frac_saturated",)}
 _SHARE_LABELS = {"frac_zero": "outputs exactly 0 (ReLU off)", "frac_dead_units": "dead units (0 for the whole batch)",
                  "frac_saturated": "saturated (sigmoid < 0.03 or > 0.97, |tanh| > 0.97)"}
+_SHARE_TITLES = {"relu": "dead ReLU outputs", "sigmoid": "saturated outputs (sigmoid < 0.03 or > 0.97)",
+                 "tanh": "saturated outputs (|tanh| > 0.97)"}
 
 
 def _activation_shares(outs: list[torch.Tensor]) -> dict[str, np.ndarray]:
@@ -174,7 +176,8 @@ class GradientExplorer(LiveFigure):
     per-layer factor. Middle: mean ± std of each activation layer's output.
     Right: share of saturated sigmoid/tanh outputs or of zero (dead) ReLU
     outputs. Without ``inputs``/``targets`` it uses a fixed FashionMNIST
-    batch of ``batch_size`` images (default 128 for the MLP, 16 for the CNN).
+    batch of ``batch_size`` images (default 128 for the MLP, 8 for the CNN: 14×14 maps give each BN
+    channel 1,568 values, and depth 100 stays within a frame's budget).
     Axis limits snap to round values, so most moves redraw only the curves.
     """
 
@@ -189,7 +192,7 @@ class GradientExplorer(LiveFigure):
                 shortcut: bool = False, arch: str = "mlp", seed: int = 0) -> dict[str, Any]:
         x, y = self.inputs, self.targets
         if x is None or y is None:
-            x, y = fashion_batch(self.batch_size or (128 if arch == "mlp" else 16), seed=0)
+            x, y = fashion_batch(self.batch_size or (128 if arch == "mlp" else 8), seed=0)
         return gradient_explorer_data(depth, activation, init, bn, shortcut, arch, seed, inputs=x, targets=y)
 
     def build(self, fig: Figure) -> None:
@@ -197,9 +200,7 @@ class GradientExplorer(LiveFigure):
         (self.grad_line,) = a0.plot([], [], marker="o", markersize=3, color="C0")
         (self.fit_line,) = a0.plot([], [], ":", color="gray")
         a0.set_yscale("log")
-        a0.yaxis.set_major_locator(LogLocator(numticks=7))
-        a0.yaxis.set_major_formatter(FuncFormatter(_power_of_ten))  # plain text: no mathtext layout per tick
-        a0.yaxis.set_minor_locator(NullLocator())
+        log_ticks(a0.yaxis)  # plain-text 10⁻¹² labels: no mathtext layout per tick
         a0.set_xlabel("layer index (0 = first layer, input → output)")
         a0.set_ylabel("gradient norm ‖∂L/∂W‖₂ (L2, per layer)")
         (self.mean_line,) = a1.plot([], [], marker="o", markersize=3, color="C0")
@@ -252,25 +253,15 @@ class GradientExplorer(LiveFigure):
         for col, line in self.share_lines.items():
             line.set_visible(col in shown)
             line.set_data(x, 100 * data[col])
-        self.set_text(self.share_title, "dead ReLU outputs" if activation == "relu" else "saturated outputs")
-        legend = self.axes[2].get_legend()
-        if legend is None or len(legend.get_texts()) != len(shown):
+        self.set_text(self.share_title, _SHARE_TITLES[activation])
+        legend = self.axes[2].get_legend()  # two curves (ReLU) need one; one curve is named by the title
+        if len(shown) > 1 and legend is None:
             self.axes[2].legend([self.share_lines[c] for c in shown], [_SHARE_LABELS[c] for c in shown],
                                 fontsize=8, loc="center right")
+        elif len(shown) == 1 and legend is not None:
+            legend.remove()
+            self.axes[2].stale = True
         self.set_limits(self.axes[2], x=(-0.5, x_hi + 0.5))
-
-
-def _power_of_ten(value: float, _pos: int) -> str:
-    """Tick label ``10⁻⁵`` in plain Unicode (mathtext labels cost a layout pass each)."""
-    if value <= 0:
-        return ""
-    exponent = round(math.log10(value))
-    if abs(math.log10(value) - exponent) > 1e-6:
-        return ""
-    return "1" if exponent == 0 else "10" + str(exponent).translate(_SUPERSCRIPTS)
-
-
-_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def _decade_limits(values: np.ndarray) -> tuple[float, float] | None:
@@ -427,6 +418,7 @@ class DepthSweepRun(RunPlot):
     panels = (Panel("first-layer gradient norm ‖∂L/∂W₁‖₂", yscale="log", legend="lower left"),)
     xlabel = "depth (number of hidden layers)"
     variants = ((False, False), (False, True), (True, False), (True, True))  # (shortcut, bn)
+    interval_s = 1.0  # points come depth by depth (a frame each): timed frames only for the slow CNN depths
 
     def __init__(self, *, inputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -447,8 +439,9 @@ class DepthSweepRun(RunPlot):
             x, y = fashion_batch(128 if arch == "mlp" else 32)
         for depth in depths:
             for shortcut, bn in self.variants:
-                df = first_layer_grad_vs_depth([depth], inputs=x, targets=y, arch=arch, activation=activation,
-                                               init=init, bn=bn, shortcut=shortcut, seeds=seeds, progress=False)
+                with torch_threads(1):  # tiny nets: a second thread costs more than it brings (4-10x on 2 busy cores)
+                    df = first_layer_grad_vs_depth([depth], inputs=x, targets=y, arch=arch, activation=activation,
+                                                   init=init, bn=bn, shortcut=shortcut, seeds=seeds, progress=False)
                 self.add(_variant_name(shortcut, bn), depth, float(df["first_grad_norm"].mean()), marker="o")
             self.note(f"{self.label}: depth {depth} measured")
             self.flush()
