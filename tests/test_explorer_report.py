@@ -23,7 +23,8 @@ def test_explorer_section_shows_each_explorer_beside_its_before_numbers(tmp_path
     after = {
         "benchmark": "explorer_latency",
         "rows": [{"lesson": "01", "index": 0, "explorer": "GradientExplorer", "kind": "LiveFigure", "moves": 26,
-                  "median_ms": 96.4, "slowest_ms": 210.0, "cpu_median_ms": 80.0, "cpu_slowest_ms": 150.0, "met": True},
+                  "median_ms": 96.4, "slowest_ms": 210.0, "cpu_median_ms": 80.0, "cpu_slowest_ms": 150.0, "met": True,
+                  "met_by_cpu": True},
                  {"lesson": "04", "index": 0, "explorer": "draw_stage_sizes", "kind": "rebuilt figure", "moves": 19,
                   "median_ms": 640.0, "slowest_ms": 900.0, "met": False}],
         "training": [{"lesson": "01", "index": 1, "explorer": "GradientHeatmapRun", "kind": "RunPlot",
@@ -42,8 +43,8 @@ def test_explorer_section_shows_each_explorer_beside_its_before_numbers(tmp_path
     (results / "explorer_latency.json").write_text(json.dumps(after))
     (results / report.EXPLORER_BEFORE).write_text(json.dumps(before))
     text = report.render(tmp_path / "README.md", results, ROOT / "benchmarks")
-    assert "| 01 | GradientExplorer | LiveFigure | 26 | 96 | 210 | met | 80 | 150 | 1,198 | 9,244 |" in text
-    assert "| 04 | draw_stage_sizes | rebuilt figure | 19 | 640 | 900 | not met | – | – | – | – |" in text
+    assert "| 01 | GradientExplorer | LiveFigure | 26 | 96 | 210 | met | 80 | 150 | met | 1,198 | 9,244 |" in text
+    assert "| 04 | draw_stage_sizes | rebuilt figure | 19 | 640 | 900 | not met | – | – | not determined | – | – |" in text
     assert "| 01 | GradientHeatmapRun | RunPlot | 400 | 3.9 | 11 | 0.5 | met | 5,000 |" in text
     assert "| 01 | GradientExplorer | depth | 12 | 99 | 210 |" in text
     assert "showed 11 different pictures" in text and "240 ms after the last move" in text
