@@ -29,7 +29,7 @@ MARKER = "<!-- generated below by benchmarks/report.py -->"
 ORDER = ("throughput", "throughput_fp32", "time_to_accuracy", "time_to_accuracy_fp32", "explorer_latency", "lessons")
 #: Results written by another script than their name says (one script, one result per CPU kind).
 SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "throughput",
-             "explorer_latency_depth100": "explorer_latency"}
+             "explorer_latency_depth100": "explorer_latency", "explorer_latency_avx2": "explorer_latency"}
 # Optional, per benchmark: (key, column title) in the order wanted; keys not named follow as they are.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"), ("notes", "notes")],
@@ -172,6 +172,9 @@ def explorer_tables(result: dict[str, Any], results_dir: Path) -> str:
     same_settings = "controls started at" not in (result.get("summary") or {}) or \
         str(result["summary"]["controls started at"]).startswith("the lesson")
     before_result = load(before_path)[0] if before_path.exists() and same_settings else None
+    capability = (result.get("machine") or {}).get("cpu_capability")
+    if before_result is not None and capability != (before_result.get("machine") or {}).get("cpu_capability", capability):
+        before_result = None  # measured on another kind of CPU: not comparable
     before = {_explorer_key(r): r for r in (before_result or {}).get("rows", []) if isinstance(r, dict)}
     before_runs = {_explorer_key(r): r for r in (before_result or {}).get("training", []) if isinstance(r, dict)}
     out = ["Per explorer: every move of every control, milliseconds from the change to the PNG (kernel side, "
@@ -222,7 +225,7 @@ def explorer_tables(result: dict[str, Any], results_dir: Path) -> str:
 
 
 #: Benchmarks whose result is rendered by their own function instead of the generic rows table.
-CUSTOM_TABLES = {"explorer_latency": explorer_tables, "explorer_latency_depth100": explorer_tables}
+CUSTOM_TABLES = {name: explorer_tables for name in ("explorer_latency", "explorer_latency_depth100", "explorer_latency_avx2")}
 
 
 # --------------------------------------------------------------------------- sections
