@@ -532,6 +532,7 @@ class RunPlot(LiveFigure):
                     s.line.remove()
             self.runs = []
             self._legend_dirty = True
+            self._background = None
             self._refresh()
 
     # ------------------------------------------------------------------ machinery
@@ -591,6 +592,7 @@ class RunPlot(LiveFigure):
                 s.line.remove()
         self.series = {}
         self._legend_dirty = True
+        self._background = None  # the faded curves now belong to the background: draw it again
 
     def _refresh(self) -> None:
         """Lines get their data; limits and legends follow (a change there means one full draw)."""
