@@ -187,3 +187,18 @@ def test_fit_reports_every_step_and_a_stop_raised_there_ends_training() -> None:
     with pytest.raises(StopRun):
         fit(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), batches, epochs=2, device="cpu", progress=False,
             on_step=stop_at_three)
+
+
+def test_a_streamed_run_ends_on_the_same_picture_as_a_full_draw() -> None:
+    sent: list[bytes] = []
+    live = Steps()
+    live.go_live()
+    live.sink = sent.append
+    live.interval_s = 0.0
+    for top in (10, 20):
+        live.run(n=6, top=top)
+    static = Steps()
+    for top in (10, 20):
+        static.run(n=6, top=top)
+    static.canvas.draw()
+    assert np.array_equal(_pixels(sent[-1]), _pixels(encode_png(static.canvas)))
