@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     controls_kept: list[dict[str, Any]] = []
     if args.update:
         rows, runs, controls_kept = _kept_rows(args.out, {r["lesson"] for r in rows + runs} | set(args.lessons or []),
-                                               rows, runs)
+                                               rows, runs, keep_runs=not args.training)
     result = build_result(rows, runs, args, load_before, load_after, time.perf_counter() - t_start)
     result["controls"] = sorted(controls_kept + result["controls"], key=lambda c: (c["lesson"], c.get("index", 0)))
     result["summary"]["torch threads"] = torch.get_num_threads()
@@ -388,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _kept_rows(out: Path | None, measured: set[str], rows: list[dict[str, Any]],
-               runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """``--update``: the existing result's rows of the lessons not measured now, merged with the new ones."""
+def _kept_rows(out: Path | None, measured: set[str], rows: list[dict[str, Any]], runs: list[dict[str, Any]],
+               keep_runs: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``--update``: the existing result's rows of the lessons not measured now, merged with the new ones
+    (all its training runs too with ``keep_runs``: ``--no-training`` measured none)."""
     path = out or _common.RESULTS / "explorer_latency.json"
     try:
         old = json.loads(Path(path).read_text())
@@ -399,7 +400,8 @@ def _kept_rows(out: Path | None, measured: set[str], rows: list[dict[str, Any]],
     def keep(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in items if r.get("lesson") not in measured]
     order = lambda r: (r["lesson"], r.get("index", 0))  # noqa: E731
-    return (sorted(keep(old.get("rows", [])) + rows, key=order), sorted(keep(old.get("training", [])) + runs, key=order),
+    old_runs = old.get("training", []) if keep_runs else keep(old.get("training", []))
+    return (sorted(keep(old.get("rows", [])) + rows, key=order), sorted(old_runs + runs, key=order),
             keep(old.get("controls", [])))
 
 
