@@ -28,20 +28,10 @@ MARKER = "<!-- generated below by benchmarks/report.py -->"
 # The order of `make benchmarks`; other benchmarks (scripts or result files) follow alphabetically.
 ORDER = ("throughput", "throughput_fp32", "time_to_accuracy", "time_to_accuracy_fp32", "explorer_latency", "lessons")
 #: Results written by another script than their name says (one script, one result per CPU kind).
-SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "throughput"}
+SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "throughput",
+             "explorer_latency_depth100": "explorer_latency", "explorer_latency_avx2": "explorer_latency"}
 # Optional, per benchmark: (key, column title) in the order wanted; keys not named follow as they are.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "explorer_latency": [
-        ("setting", "setting"),
-        ("depth", "depth"),
-        ("median_s", "median (s)"),
-        ("min_s", "min (s)"),
-        ("max_s", "max (s)"),
-        ("compute_s", "compute (s)"),
-        ("figure_s", "figure (s)"),
-        ("render_s", "PNG + close (s)"),
-        ("png_kib", "PNG (KiB)"),
-    ],
     "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"), ("notes", "notes")],
 }
 DEFAULT_HEAD = """# Benchmarks
@@ -163,10 +153,85 @@ def run_command(name: str) -> str:
     return f".venv/bin/python benchmarks/{script_name(name)}.py"
 
 
+# --------------------------------------------------------------------------- explorer latency (issue 22)
+#: Result files that may hold the same benchmark measured on the code before a change (shown side by side).
+EXPLORER_BEFORE = "explorer_latency_before.json"
+
+
+def _ms(value: Any) -> str:
+    return "–" if not isinstance(value, (int, float)) or value != value else f"{value:,.0f}"
+
+
+def _explorer_key(row: dict[str, Any]) -> tuple[str, int]:
+    return str(row.get("lesson")), int(row.get("index", 0))
+
+
+def explorer_tables(result: dict[str, Any], results_dir: Path) -> str:
+    """``explorer_latency``: per explorer (with the numbers before, if measured), training runs, per control."""
+    before_path = results_dir / EXPLORER_BEFORE
+    same_settings = "controls started at" not in (result.get("summary") or {}) or \
+        str(result["summary"]["controls started at"]).startswith("the lesson")
+    before_result = load(before_path)[0] if before_path.exists() and same_settings else None
+    capability = (result.get("machine") or {}).get("cpu_capability")
+    if before_result is not None and capability != (before_result.get("machine") or {}).get("cpu_capability", capability):
+        before_result = None  # measured on another kind of CPU: not comparable
+    before = {_explorer_key(r): r for r in (before_result or {}).get("rows", []) if isinstance(r, dict)}
+    before_runs = {_explorer_key(r): r for r in (before_result or {}).get("training", []) if isinstance(r, dict)}
+    out = ["Per explorer: every move of every control, milliseconds from the change to the PNG (kernel side, "
+           "wall time; *CPU*: the measuring thread's CPU time, an estimate for a quiet machine)."]
+    head = ("| lesson | explorer | kind | moves | median (ms) | slowest (ms) | 150/300 ms met "
+            "| CPU: median (ms) | CPU: slowest (ms) | met by CPU time |")
+    if before:
+        head += " before: median (ms) | before: slowest (ms) |"
+    out += ["", head, "| " + " | ".join(["---"] * (head.count("|") - 1)) + " |"]
+    for r in result.get("rows", []):
+        b = before.get(_explorer_key(r), {})
+        line = (f"| {r.get('lesson')} | {cell(r.get('explorer'))} | {cell(r.get('kind'))} | {r.get('moves')} | "
+                f"{_ms(r.get('median_ms'))} | {_ms(r.get('slowest_ms'))} | {verdict(r.get('met'))} | "
+                f"{_ms(r.get('cpu_median_ms'))} | {_ms(r.get('cpu_slowest_ms'))} | {verdict(r.get('met_by_cpu'))} |")
+        if before:
+            line += f" {_ms(b.get('median_ms'))} | {_ms(b.get('slowest_ms'))} |"
+        out.append(line)
+    runs = result.get("training") or []
+    if runs:
+        out += ["", "Explorers that train: one run with the default values (target: first frame within 1 s).", "",
+                "| lesson | explorer | kind | first frame (ms) | run (s) | frames | longest gap (s) | met | before: first frame (ms) |",
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"]
+        for r in runs:
+            b = before_runs.get(_explorer_key(r), {})
+            out.append(f"| {r.get('lesson')} | {cell(r.get('explorer'))} | {cell(r.get('kind'))} | "
+                       f"{_ms(r.get('first_frame_ms'))} | {fmt(r.get('run_s'))} | {fmt(r.get('frames'))} | "
+                       f"{fmt(r.get('longest_gap_s'))} | {verdict(r.get('met'))} | {_ms(b.get('first_frame_ms'))} |")
+    controls = result.get("controls") or []
+    if controls:
+        columns = [("lesson", "lesson"), ("explorer", "explorer"), ("control", "control"), ("moves", "moves"),
+                   ("median_ms", "median (ms)"), ("slowest_ms", "slowest (ms)"), ("cpu_median_ms", "CPU median (ms)"),
+                   ("cpu_slowest_ms", "CPU slowest (ms)"), ("compute_ms", "compute (ms)"),
+                   ("drawing_ms", "drawing (ms)"), ("encoding_ms", "encoding (ms)"), ("errors", "errors")]
+        out += ["", "Per control (medians of the split):", "",
+                table([{k: c.get(k) for k, _ in columns} for c in controls], columns)]
+    drag = result.get("browser_drag")
+    if isinstance(drag, dict):
+        out += ["", f"In the browser (tests/e2e/test_explorer_drag.py, {drag.get('measured_utc', 'date not recorded')}): "
+                    f"lesson {drag.get('lesson')}'s {drag.get('control')} slider dragged in {drag.get('drag_moves')} moves "
+                    f"over {fmt(drag.get('drag_s'))} s showed {drag.get('frames_seen_during_drag')} different pictures during "
+                    f"the drag; the picture of the final value ({drag.get('final_value')}) was on screen "
+                    f"{_ms(drag.get('last_move_to_final_image_ms'))} ms after the last move ({drag.get('note', '')})."]
+    if before_result is not None:
+        summary = before_result.get("summary") or {}
+        out += ["", f"Before: `results/{EXPLORER_BEFORE}`, {machine_line(before_result.get('machine'))[9:]} "
+                    f"{fmt(summary.get('conditions', ''))}"]
+    return "\n".join(out)
+
+
+#: Benchmarks whose result is rendered by their own function instead of the generic rows table.
+CUSTOM_TABLES = {name: explorer_tables for name in ("explorer_latency", "explorer_latency_depth100", "explorer_latency_avx2")}
+
+
 # --------------------------------------------------------------------------- sections
 def benchmark_names(results_dir: Path, benchmarks_dir: Path) -> list[str]:
     """``ORDER`` first, then any other result file or benchmark script, alphabetically."""
-    found = {p.stem for p in results_dir.glob("*.json")}
+    found = {p.stem for p in results_dir.glob("*.json") if p.name != EXPLORER_BEFORE}
     found |= {p.stem for p in benchmarks_dir.glob("*.py") if not p.stem.startswith("_") and p.stem != "report"}
     return list(ORDER) + sorted(found - set(ORDER))
 
@@ -200,7 +265,9 @@ def section(name: str, results_dir: Path, benchmarks_dir: Path) -> str:
     if result.get("command"):
         out += ["", f"Command: `{result['command']}`"]
     rows = result.get("rows")
-    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+    if name in CUSTOM_TABLES:
+        out += ["", CUSTOM_TABLES[name](result, results_dir)]
+    elif isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         out += ["", table(rows, COLUMNS.get(name))]
     if result.get("figure"):  # a PNG beside the result file
         out += ["", f"![{name}](results/{result['figure']})"]

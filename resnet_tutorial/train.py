@@ -340,7 +340,8 @@ def _resume(run: _Run, checkpoint: Path) -> tuple[list[dict], int]:
     return list(state.get("history", [])), int(state["epoch"])
 
 
-def _train_epoch(run: _Run, loader: Iterable, epoch: int, progress: bool) -> dict:
+def _train_epoch(run: _Run, loader: Iterable, epoch: int, progress: bool,
+                 on_step: Callable[[dict], None] | None = None) -> dict:
     """One pass over ``loader``: the epoch's mean loss, accuracy and learning rate (summed over processes)."""
     run.net.train()
     if hasattr(loader, "set_epoch"):  # TensorLoader / DistributedSampler: shuffle from the epoch
@@ -363,6 +364,8 @@ def _train_epoch(run: _Run, loader: Iterable, epoch: int, progress: bool) -> dic
         total_loss += loss * len(y)
         correct += (out.argmax(1) == y).sum().item()
         n += len(y)
+        if on_step is not None:
+            on_step({"epoch": epoch + 1, "batch": b + 1, "loss": loss, "lr": lr})
         if progress and b % 5 == 0:
             batches.set_postfix(loss=f"{loss:.3f}")
     total_loss, correct, n = all_reduce_sum(total_loss, correct, n, device=_collective_device(run.device))
@@ -381,6 +384,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
+    on_step: Callable[[dict], None] | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
@@ -395,7 +399,9 @@ def fit(
     every epoch; ``resume=True`` continues from it if it exists (``epochs`` is
     the total, so an interrupted ``fit(epochs=10)`` is resumed with the same
     call). A NaN or infinite loss raises ``FloatingPointError`` at once.
-    ``on_epoch_end(row)`` is called with each epoch's history row.
+    ``on_epoch_end(row)`` is called with each epoch's history row, ``on_step(info)``
+    after every optimizer step with ``{"epoch", "batch", "loss", "lr"}`` (live
+    plots; an exception it raises, e.g. a Stop button's, ends training there).
 
     Under ``torchrun`` (a process group is initialized, see
     :mod:`resnet_tutorial.distributed`) the model is wrapped in
@@ -423,7 +429,7 @@ def fit(
                           initial=start, total=cfg.epochs)
     for epoch in epoch_bar:
         t0 = time.perf_counter()
-        row = {"epoch": epoch + 1, **_train_epoch(run, train_loader, epoch, progress),
+        row = {"epoch": epoch + 1, **_train_epoch(run, train_loader, epoch, progress, on_step),
                "test_loss": float("nan"), "test_acc": float("nan")}
         if test_loader is not None:
             res = evaluate(model, test_loader, run.device, amp=cfg.amp, channels_last=cfg.channels_last, tta=cfg.tta)
