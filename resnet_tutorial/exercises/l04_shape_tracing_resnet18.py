@@ -1,9 +1,136 @@
-"""Lesson 04's exercises: the output-size formula, and ResNet-18's stage shapes by hand."""
+"""Lesson 04's exercises: a shape tracer with forward hooks, the output-size formula, ResNet-18's stage shapes."""
 
 from __future__ import annotations
 
-from .catalogue import Exercise, Mistake, register
-from .cases import plain_case
+import functools
+from typing import Any
+
+import torch
+from torch import nn
+
+from .catalogue import Case, Exercise, Mistake, Report, register
+from .cases import f32, plain_case
+
+
+# --------------------------------------------------------------------------- trace_layer_shapes
+def trace_layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, output shape)`` of every layer call of ``model`` on ``x``, recorded with forward hooks."""
+    from ..lessons.l04_shape_tracing_resnet18 import trace_layer_shapes as lesson_tracer  # torchvision: lazily
+
+    return lesson_tracer(model, x)
+
+
+def _is_layer(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
+def _tracer_family(model, x, *, flags=frozenset()):
+    if "top_level_only" in flags:
+        modules = list(model.named_children())
+    elif "containers_too" in flags:
+        modules = list(model.named_modules())
+    else:
+        modules = [(n, m) for n, m in model.named_modules() if _is_layer(m)]
+    rows: Any = {} if "one_row_per_module" in flags else []
+
+    def shape(inputs, output):
+        t = inputs[0] if "input_shapes" in flags else output
+        return tuple(t.shape[1:]) if "no_batch" in flags else tuple(t.shape)
+
+    def record(name):
+        def hook(module, inputs, output):
+            if isinstance(rows, dict):
+                rows[name] = shape(inputs, output)
+            else:
+                rows.append((name, shape(inputs, output)))
+        return hook
+
+    handles = []
+    for name, module in modules:
+        if "late_binding" in flags:  # the lambda reads `name` when it runs: by then the loop has ended
+            handles.append(module.register_forward_hook(
+                lambda m, i, o: rows.append((name, shape(i, o)))))  # noqa: B023 (the mistake itself)
+        else:
+            handles.append(module.register_forward_hook(record(name)))
+    with torch.no_grad():
+        model(x)
+    if "hooks_left" not in flags:
+        for h in handles:
+            h.remove()
+    return list(rows.items()) if isinstance(rows, dict) else rows
+
+
+def _hooks_left(model: nn.Module) -> bool:
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def _run_tracer(fn, model, x):
+    rows = fn(model, x)
+    return Report({"the (name, output shape) pairs returned": rows,
+                   "hooks still attached to the model afterwards": _hooks_left(model)})
+
+
+def _small_cnn(seed: int):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU()),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()
+    return (model, f32(seed + 1, 2, 1, 12, 12)), {}
+
+
+def _basic_block(seed: int):
+    from torchvision.models.resnet import BasicBlock
+
+    torch.manual_seed(seed)
+    down = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16))
+    return (BasicBlock(8, 16, stride=2, downsample=down).eval(), f32(seed + 1, 1, 8, 10, 10)), {}
+
+
+def _resnet18(seed: int):
+    import torchvision
+
+    torch.manual_seed(seed)
+    return (torchvision.models.resnet18(weights=None, num_classes=10).eval(), f32(seed + 1, 1, 3, 64, 64)), {}
+
+
+register(Exercise(
+    "trace_layer_shapes", "04", "A shape tracer with forward hooks", trace_layer_shapes,
+    cases=[
+        Case("a small CNN with a nested Sequential, a batch of 2 gray 12×12 images", functools.partial(_small_cnn, 0),
+             run=_run_tracer),
+        Case("torchvision's BasicBlock with stride 2 and a projection shortcut (its relu runs twice), 1×8×10×10",
+             functools.partial(_basic_block, 1), run=_run_tracer),
+        Case("torchvision's ResNet-18 (10 classes), one 3×64×64 image", functools.partial(_resnet18, 2),
+             run=_run_tracer),
+    ],
+    mistakes=[
+        Mistake("hooks_left", "The right rows, but your hooks stay on the model: every later forward pass runs "
+                              "them again (and keeps appending to your list). Keep the handle that "
+                              "register_forward_hook returns and call handle.remove() before returning."),
+        Mistake("input_shapes", "These are the layers' *input* shapes: a forward hook gets (module, inputs, output), "
+                                "and inputs is a tuple of the arguments. Record output.shape."),
+        Mistake("top_level_only", "Only the top-level modules are traced (model.named_children()): a stage such as "
+                                  "a Sequential or a residual block gives one row, its layers none. "
+                                  "model.named_modules() walks the whole tree; keep the modules without children."),
+        Mistake("containers_too", "Containers are traced too (the model itself, a Sequential, a block): their rows "
+                                  "come after their layers' and repeat shapes. Hook only the layers, the modules "
+                                  "without children: next(module.children(), None) is None."),
+        Mistake("late_binding", "Every row has the same name: the hook's lambda reads the loop variable `name` when "
+                                "it runs, after the loop has ended, so all hooks see the last name. Give each hook "
+                                "its own name: a function that makes the hook (def record(name): def hook(...): ..."
+                                "; return hook), functools.partial, or lambda m, i, o, name=name: ..."),
+        Mistake("one_row_per_module", "A layer called twice (the block's relu) has one row: a dict keyed by name "
+                                      "keeps only one entry per layer. Append (name, shape) to a list, one row per "
+                                      "call."),
+        Mistake("no_batch", "The batch dimension is missing: record the whole tuple(output.shape), batch first."),
+    ],
+    hints=["module.register_forward_hook(fn) returns a handle; PyTorch calls fn(module, inputs, output) after "
+           "the module's forward. Collect the handles, call model(x), then handle.remove() each.",
+           "The layers: [(name, m) for name, m in model.named_modules() if next(m.children(), None) is None].",
+           "To give each hook its own name, make it in a function: def record(name): def hook(module, inputs, "
+           "output): rows.append((name, tuple(output.shape))); return hook."],
+    family=_tracer_family,
+))
 
 
 # --------------------------------------------------------------------------- conv_output_size

@@ -1,20 +1,28 @@
 """Experiments and explorers for lesson 04 (shape tracing ResNet-18).
 
+* :func:`trace_layer_shapes` - a shape tracer in a dozen lines: a forward hook
+  on every layer records its name and output shape (the lesson's exercise).
 * :func:`conv_output_size` - the output-size formula floor((H + 2p - k) / s) + 1.
-* :func:`resnet_stage_sizes` - that formula applied stage by stage to a
-  ResNet-18 with any input size and stem stride (no network needed).
-* :func:`stem_variant` / :func:`draw_stage_sizes` - a real ResNet-18 with a
-  chosen stem stride and input channels, traced, next to the formula.
+* :data:`STEMS`, :func:`resnet18_profile`, :func:`resnet_stage_sizes` - that
+  formula applied stage by stage to ResNet-18 with any input size and stem,
+  with the multiply-adds of every stage (no network needed);
+  :func:`stem_model` builds the real network with that stem, and
+  :func:`profile_check` compares the two.
+* :class:`StageSizeExplorer` / :func:`draw_stage_sizes` - the explorer: input
+  size and stem -> every stage's map size and work, against the standard network.
 * :func:`pool_comparison` - ``AdaptiveAvgPool2d((1, 1))`` versus ``AvgPool2d(7)``
   at several input sizes.
 * :func:`cost_table` / :func:`plot_costs` - parameters and FLOPs of several
   models (ResNet-18 versus VGG-16), including the share held by Linear layers.
+* :func:`stem_order_comparison`, :func:`summary_estimates` - the appendix:
+  a stem with ReLU before BN, and torchsummary's totals recomputed.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,15 +30,25 @@ import pandas as pd
 import torch
 import torchvision
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.ticker import FixedLocator, NullLocator
 from torch import nn
 
 from ..diagnostics import count_flops, count_params, trace_shapes
+from ..live import LiveFigure, log_ticks
 
 __all__ = [
+    "trace_layer_shapes",
     "conv_output_size",
+    "Stem",
+    "STEMS",
+    "resnet18_profile",
     "resnet_stage_sizes",
+    "stem_model",
     "stem_variant",
     "traced_stage_sizes",
+    "profile_check",
+    "StageSizeExplorer",
     "draw_stage_sizes",
     "pool_comparison",
     "linear_params",
@@ -39,6 +57,34 @@ __all__ = [
     "stem_order_comparison",
     "summary_estimates",
 ]
+
+
+def trace_layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """``(name, output shape)`` of every layer call of ``model`` on ``x``, recorded with forward hooks.
+
+    A layer is a module without children. One forward hook per layer appends
+    its row when the layer has run (so the rows come in call order, and a layer
+    called twice, like the ReLU a torchvision block shares, gives two rows);
+    the hooks are removed afterwards, even when the forward pass fails. This
+    is the lesson's exercise; :func:`resnet_tutorial.diagnostics.trace_shapes`
+    does the same with more columns (containers, inputs, parameters).
+    """
+    rows: list[tuple[str, tuple[int, ...]]] = []
+
+    def record(name: str):  # one closure per layer: each hook keeps its own name
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            rows.append((name, tuple(output.shape)))
+        return hook
+
+    handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules()
+               if next(m.children(), None) is None]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return rows
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
@@ -61,39 +107,118 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     return (size + 2 * padding - span) // stride + 1
 
 
-def resnet_stage_sizes(input_size: int = 224, stem_stride: int = 2) -> pd.DataFrame:
-    """Spatial size after each ResNet-18 stage from the formula alone.
+@dataclass(frozen=True)
+class Stem:
+    """A ResNet stem: one ``kernel`` x ``kernel`` conv (``stride``, ``padding``), then the 3x3 max pool or not."""
 
-    Stem conv 7x7 (padding 3, stride ``stem_stride``), max-pool 3x3 (stride 2,
-    padding 1), layer1 keeps the size, layer2..4 start with a 3x3 stride-2 conv
-    (padding 1), global average pooling gives 1x1. Columns ``stage, size, formula``.
+    label: str
+    kernel: int
+    stride: int
+    padding: int
+    maxpool: bool
+
+
+#: The stems the explorer offers. "imagenet" is torchvision's (He et al. 2016, Table 1).
+STEMS: dict[str, Stem] = {
+    "imagenet": Stem("7×7 conv, stride 2 + max pool (ImageNet)", 7, 2, 3, True),
+    "stride3": Stem("7×7 conv, stride 3 + max pool", 7, 3, 3, True),
+    "nopool": Stem("7×7 conv, stride 2, no max pool", 7, 2, 3, False),
+    "small": Stem("3×3 conv, stride 1, no max pool (small images)", 3, 1, 1, False),
+}
+
+#: ResNet-18's stages after the stem: (name, output channels, stride of its first block).
+_STAGES = (("layer1", 64, 1), ("layer2", 128, 2), ("layer3", 256, 2), ("layer4", 512, 2))
+
+
+def _stem(stem: str | int | Stem) -> Stem:
+    if isinstance(stem, Stem):
+        return stem
+    if isinstance(stem, (int, np.integer)) and not isinstance(stem, bool):
+        if stem < 1:
+            raise ValueError(f"a stem stride must be >= 1, got {stem}")
+        return Stem(f"7×7 conv, stride {stem} + max pool", 7, int(stem), 3, True)
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}: use one of {sorted(STEMS)} or an int (the 7×7 stem's stride)")
+    return STEMS[stem]
+
+
+def resnet18_profile(input_size: int = 224, stem: str | int | Stem = "imagenet", in_channels: int = 3,
+                     num_classes: int = 1000) -> pd.DataFrame:
+    """ResNet-18 stage by stage from the formula alone: size, channels and multiply-adds per stage.
+
+    ``stem``: a key of :data:`STEMS` or an int (the stride of the standard 7x7
+    stem). One row per top-level stage (``input, conv1, maxpool, layer1..4,
+    avgpool, fc``) with ``size`` (height = width of its output; None for fc),
+    ``channels``, ``macs`` (multiply-adds of its convs / Linear for one image,
+    K^2 * C_in * C_out * H_out * W_out per conv; pooling and BN count 0, as in
+    the papers) and ``formula`` (the size step, written out).
     """
-    rows = [("input", input_size, "")]
-    h = input_size
+    st = _stem(stem)
+    if input_size < 1 or in_channels < 1:
+        raise ValueError(f"input_size and in_channels must be >= 1, got {input_size}, {in_channels}")
+    rows = [("input", input_size, in_channels, 0, "")]
 
-    def step(stage: str, k: int, s: int, p: int) -> None:
-        nonlocal h
+    def conv(h: int, k: int, s: int, p: int) -> tuple[int, str]:
         new = conv_output_size(h, k, s, p)
-        rows.append((stage, new, f"⌊({h} + 2·{p} − {k}) / {s}⌋ + 1 = {new}"))
-        h = new
+        return new, f"⌊({h} + 2·{p} − {k}) / {s}⌋ + 1 = {new}"
 
-    step("conv1", 7, stem_stride, 3)
-    step("maxpool", 3, 2, 1)
-    step("layer1", 3, 1, 1)
-    step("layer2", 3, 2, 1)
-    step("layer3", 3, 2, 1)
-    step("layer4", 3, 2, 1)
-    rows.append(("avgpool", 1, "adaptive: always 1"))
-    return pd.DataFrame(rows, columns=["stage", "size", "formula"])
+    h, text = conv(input_size, st.kernel, st.stride, st.padding)
+    rows.append(("conv1", h, 64, st.kernel ** 2 * in_channels * 64 * h * h, text))
+    if st.maxpool:
+        h, text = conv(h, 3, 2, 1)
+    else:
+        text = "no max pool: unchanged"
+    rows.append(("maxpool", h, 64, 0, text))
+    c = 64
+    for name, out, stride in _STAGES:
+        h_in = h
+        h, text = conv(h_in, 3, stride, 1)
+        macs = 9 * c * out * h * h + 9 * out * out * h * h  # block 0: two 3x3 convs
+        if stride != 1 or c != out:
+            macs += c * out * h * h  # its 1x1 projection shortcut
+        macs += 2 * 9 * out * out * h * h  # block 1: two 3x3 convs
+        rows.append((name, h, out, macs, text if stride != 1 else "stride 1: unchanged"))
+        c = out
+    rows.append(("avgpool", 1, c, 0, "adaptive: always 1"))
+    rows.append(("fc", None, num_classes, c * num_classes, "Linear"))
+    df = pd.DataFrame(rows, columns=["stage", "size", "channels", "macs", "formula"])
+    return df.astype({"size": "Int64"})
+
+
+def resnet_stage_sizes(input_size: int = 224, stem_stride: int | str = 2) -> pd.DataFrame:
+    """Spatial size after each ResNet-18 stage from the formula alone (``stage, size, formula``).
+
+    Stem conv 7x7 (padding 3, stride ``stem_stride``; or a key of :data:`STEMS`),
+    max-pool 3x3 (stride 2, padding 1), layer1 keeps the size, layer2..4 start
+    with a 3x3 stride-2 conv (padding 1), global average pooling gives 1x1.
+    """
+    df = resnet18_profile(input_size, stem_stride)
+    return df[df["stage"] != "fc"][["stage", "size", "formula"]].astype({"size": int}).reset_index(drop=True)
+
+
+def stem_model(stem: str | int | Stem = "imagenet", in_channels: int = 3, num_classes: int = 1000) -> nn.Module:
+    """torchvision's ResNet-18 (random weights) with the given stem (a key of :data:`STEMS` or a 7x7 stride).
+
+    The stem conv is replaced when it differs from torchvision's; a stem without
+    max pool gets ``nn.Identity()`` in its place (the diagram draws it dashed).
+    """
+    st = _stem(stem)
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
+    if (st.kernel, st.stride, st.padding, in_channels) != (7, 2, 3, 3):
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=st.kernel, stride=st.stride, padding=st.padding,
+                                bias=False)
+    if not st.maxpool:
+        model.maxpool = nn.Identity()
+    return model
 
 
 def stem_variant(stem_stride: int = 2, in_channels: int = 3, num_classes: int = 1000) -> nn.Module:
     """torchvision's ResNet-18 (random weights) with a 7x7 stem of the given stride and input channels."""
     if stem_stride < 1 or in_channels < 1:
         raise ValueError(f"stem_stride and in_channels must be >= 1, got {stem_stride}, {in_channels}")
-    model = torchvision.models.resnet18(weights=None, num_classes=num_classes)
-    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=stem_stride, padding=3, bias=False)
-    return model
+    return stem_model(stem_stride, in_channels, num_classes)
 
 
 def traced_stage_sizes(model: nn.Module, input: torch.Tensor | Sequence[int]) -> pd.DataFrame:
@@ -107,51 +232,115 @@ def traced_stage_sizes(model: nn.Module, input: torch.Tensor | Sequence[int]) ->
     return out
 
 
-_BASE_CACHE: dict[int, nn.Module] = {}
+def profile_check(stems: Sequence[str] = tuple(STEMS), sizes: Sequence[int] = (28, 97, 224)) -> pd.DataFrame:
+    """The formula (:func:`resnet18_profile`) against the real network (:func:`stem_model`), traced and counted.
 
-
-def draw_stage_sizes(input_size: int = 224, stem_stride: int = 2, in_channels: int = 3) -> Figure:
-    """Explorer: spatial size per stage for a chosen input size, stem stride and channel count.
-
-    Left: traced sizes of a real ResNet-18 (dots) on the formula's prediction
-    (line), against the standard 224 / stride-2 network. Right: the traced table.
+    One row per stem and input size: layer4's map size from the formula and
+    from :func:`~resnet_tutorial.diagnostics.trace_shapes`, the total
+    multiply-adds from the formula and from
+    :func:`~resnet_tutorial.diagnostics.count_flops` (FlopCounterMode), and
+    ``agree``: every stage's size and every stage's multiply-adds match.
     """
-    if in_channels not in _BASE_CACHE:  # the layers after the stem never change: build once
-        _BASE_CACHE[in_channels] = stem_variant(2, in_channels)
-    model = copy.copy(_BASE_CACHE[in_channels])
-    model._modules = dict(model._modules)
-    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=stem_stride, padding=3, bias=False)
-    traced = traced_stage_sizes(model, (1, in_channels, input_size, input_size))
-    formula = resnet_stage_sizes(input_size, stem_stride)
-    reference = resnet_stage_sizes(224, 2)
+    rows = []
+    for stem in stems:
+        model = stem_model(stem)
+        for size in sizes:
+            formula = resnet18_profile(size, stem).set_index("stage")
+            traced = traced_stage_sizes(model, (1, 3, size, size)).set_index("stage")
+            counted = count_flops(model, (1, 3, size, size))
+            macs = {name: flops // 2 for name, flops in counted["per_child"].items()}
+            sizes_ok = all(traced.loc[s, "size"] == formula.loc[s, "size"]
+                           for s in ("conv1", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"))
+            macs_ok = all(macs.get(s, 0) == formula.loc[s, "macs"] for s in formula.index if s != "input")
+            rows.append({"stem": stem, "input": size,
+                         "layer4 size (formula)": int(formula.loc["layer4", "size"]),
+                         "layer4 size (traced)": int(traced.loc["layer4", "size"]),
+                         "multiply-adds (formula)": int(formula["macs"].sum()),
+                         "multiply-adds (counted)": int(counted["macs"]), "agree": sizes_ok and macs_ok})
+    return pd.DataFrame(rows)
 
-    fig, (ax, axt) = plt.subplots(1, 2, figsize=(11.5, 4.2), gridspec_kw={"width_ratios": [1.1, 1]})
-    stages = formula["stage"].tolist()
-    xs = np.arange(len(stages))
-    ax.plot(xs, reference["size"], color="gray", linestyle="--", marker="s", label="standard: 224 px, stride 2")
-    ax.plot(xs, formula["size"], color="C0", label="formula ⌊(H + 2p − k)/s⌋ + 1")
-    traced_sizes = dict(zip(traced["stage"], traced["size"]))
-    ys = [input_size] + [int(traced_sizes[s]) for s in stages[1:]]
-    ax.plot(xs, ys, "o", color="C1", label="traced (forward hooks)")
-    for x, y in zip(xs, ys):
-        ax.annotate(str(y), (x, y), textcoords="offset points", xytext=(4, 5), fontsize=8)
-    ax.set_xticks(xs, stages, rotation=30)
-    ax.set_yscale("log", base=2)
-    ax.set_ylabel("feature-map height = width (pixels, log₂ scale)")
-    ax.set_xlabel("stage")
-    ax.set_title(f"input {input_size}×{input_size}, stem stride {stem_stride}, {in_channels} channel(s)", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
 
-    axt.axis("off")
-    cells = [[r.stage, "×".join(map(str, r.output_shape)), f"{r.params:,}"] for r in traced.itertuples()]
-    table = axt.table(cellText=[["input", f"1×{in_channels}×{input_size}×{input_size}", "0"]] + cells,
-                      colLabels=["stage", "output shape", "params"], loc="center", cellLoc="left")
-    table.auto_set_font_size(False)
-    table.set_fontsize(8)
-    table.scale(1, 1.3)
-    fig.tight_layout()
-    return fig
+#: Stages of the explorer's two panels.
+_SIZE_STAGES = ("input", "conv1", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+_COST_STAGES = ("conv1", "layer1", "layer2", "layer3", "layer4", "fc")
+
+
+class StageSizeExplorer(LiveFigure):
+    """Input size and stem -> every stage's feature-map size and multiply-adds, against the standard ResNet-18.
+
+    Left: the map size after each stage (log2 axis), the standard network
+    (224 pixels, ImageNet stem) as a wide grey band under the chosen one, so the
+    two stay visible where they coincide. Right: multiply-adds per stage for one
+    image (log axis), standard (grey) beside chosen (blue). Every number comes
+    from :func:`resnet18_profile` (microseconds per move; :func:`profile_check`
+    shows it equals the traced and counted network). Fixed axes: every move
+    redraws only the data (blitting).
+    """
+
+    figsize = (12.0, 4.3)
+
+    def compute(self, input_size: int = 28, stem: str = "imagenet") -> dict[str, Any]:
+        df = resnet18_profile(input_size, stem).set_index("stage")
+        return {"sizes": df.loc[list(_SIZE_STAGES), "size"].astype(float).to_numpy(),
+                "macs": df.loc[list(_COST_STAGES), "macs"].astype(float).to_numpy(),
+                "total": float(df["macs"].sum()), "layer4": int(df.loc["layer4", "size"])}
+
+    def build(self, fig: Figure) -> None:
+        ref = resnet18_profile(224, "imagenet").set_index("stage")
+        self.a0, self.a1 = a0, a1 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+        xs = np.arange(len(_SIZE_STAGES))
+        a0.plot(xs, ref.loc[list(_SIZE_STAGES), "size"].astype(float), color="0.55", lw=11, alpha=0.35,
+                solid_capstyle="round", label="standard: 224 px, ImageNet stem", zorder=1)
+        (self.line,) = a0.plot([], [], "o-", color="C0", lw=2, markersize=5, label="your choice", zorder=3)
+        self.labels = [a0.text(x, 1, "", ha="center", va="bottom", fontsize=8, color="C0", zorder=4) for x in xs]
+        a0.set_yscale("log", base=2)
+        a0.yaxis.set_major_locator(FixedLocator([2.0 ** k for k in range(10)]))
+        a0.yaxis.set_major_formatter(lambda v, _: f"{v:g}")
+        a0.yaxis.set_minor_locator(NullLocator())
+        a0.set_ylim(0.7, 720)
+        a0.set_xticks(xs, _SIZE_STAGES)
+        a0.set_xlim(-0.5, len(xs) - 0.5)
+        a0.set_ylabel("feature-map height = width (pixels)")
+        a0.set_title("map size after each stage", fontsize=10, y=1.0)
+        xc = np.arange(len(_COST_STAGES))
+        standard = a1.bar(xc - 0.2, ref.loc[list(_COST_STAGES), "macs"].astype(float), width=0.4, color="0.6")
+        self.bars = a1.bar(xc + 0.2, np.ones(len(xc)), width=0.4, color="C0").patches
+        a1.set_yscale("log")
+        log_ticks(a1.yaxis)
+        a1.set_ylim(1e5, 1e12)
+        a1.set_xticks(xc, _COST_STAGES)
+        a1.set_ylabel("multiply-adds per image")
+        a1.set_title("work per stage", fontsize=10, y=1.0)
+        # one legend for both panels, above them: a legend inside an axes would be redrawn with every frame
+        fig.legend([(a0.lines[0], standard), (self.line, self.bars[0])],
+                   ["standard ResNet-18: 224 px, ImageNet stem (grey)", "your choice (blue)"],
+                   loc="upper center", bbox_to_anchor=(0.5, 0.925), ncol=2, fontsize=9, frameon=False,
+                   handler_map={tuple: HandlerTuple(ndivide=None, pad=0.6)})
+        for ax in (a0, a1):
+            ax.grid(alpha=0.3, axis="y")
+        self.suptitle = fig.suptitle(" ", fontsize=11, y=0.985)
+        self.dynamic(self.line, *self.labels, *self.bars, self.suptitle)
+        self.reference_macs = float(ref["macs"].sum())
+        fig.subplots_adjust(left=0.065, right=0.99, bottom=0.1, top=0.8, wspace=0.2)
+
+    def update(self, data: dict[str, Any], input_size: int = 28, stem: str = "imagenet") -> None:
+        sizes = data["sizes"]
+        self.line.set_data(np.arange(len(sizes)), sizes)
+        for text, s in zip(self.labels, sizes):
+            text.set_position((text.get_position()[0], s * 1.12))
+            text.set_text(f"{s:g}")
+        for bar, m in zip(self.bars, data["macs"]):
+            bar.set_height(m)
+        ratio, h4 = data["total"] / self.reference_macs, data["layer4"]
+        times = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}"
+        self.suptitle.set_text(
+            f"{input_size}×{input_size} input, {_stem(stem).label}: layer4 sees {h4}×{h4}, "
+            f"{data['total'] / 1e9:.3g} G multiply-adds ({times}× the standard's)")
+
+
+def draw_stage_sizes(input_size: int = 28, stem: str = "imagenet") -> Figure:
+    """The explorer's figure for one setting (tests and headless runs): see :class:`StageSizeExplorer`."""
+    return StageSizeExplorer().draw(input_size=input_size, stem=stem)
 
 
 def pool_comparison(input_sizes: Sequence[int] = (224, 256, 320, 160, 448), seed: int = 0) -> pd.DataFrame:

@@ -44,3 +44,19 @@ def test_resnet18_stage_shapes_match_torchvisions_network() -> None:
         assert {k: v for k, v in want.items() if k not in ("input", "conv1")} == {
             k: v for k, v in shapes.items() if k not in ("conv1", "bn1", "relu")}
         assert want["conv1"] == shapes["conv1"]
+
+
+def test_trace_layer_shapes_reference_and_family_match_trace_shapes() -> None:
+    """The hook tracer's rows are trace_shapes' leaf rows, in call order (a shared ReLU twice), and no hook stays."""
+    import torchvision
+
+    from resnet_tutorial.diagnostics import trace_shapes
+
+    ex = E.get_exercise("trace_layer_shapes")
+    net = torchvision.models.resnet18(weights=None).eval()
+    x = torch.randn(2, 3, 48, 48)
+    want = [(r.name, r.output_shape) for r in trace_shapes(net, x, leaves_only=True).itertuples()]
+    assert len(want) == 60 and [n for n, _ in want].count("layer2.1.relu") == 2
+    for fn in (ex.reference, ex.family):
+        assert [(n, tuple(s)) for n, s in fn(net, x)] == want
+        assert not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())

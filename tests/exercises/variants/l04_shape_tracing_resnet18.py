@@ -1,12 +1,245 @@
-"""Lesson 04: conv_output_size, resnet18_stage_shapes."""
+"""Lesson 04: trace_layer_shapes, conv_output_size, resnet18_stage_shapes."""
 
+import functools
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import right, wrong
+
+
+# --------------------------------------------------------------------------- trace_layer_shapes
+@right("the lesson's solution: a function that makes each hook, try/finally")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+
+    def record(name):
+        def hook(module, inputs, output):
+            rows.append((name, tuple(output.shape)))
+        return hook
+
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None:
+            handles.append(module.register_forward_hook(record(name)))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return rows
+
+
+@right("one hook for all layers, the name looked up from the module")
+def trace_layer_shapes(model, x):
+    names = {m: n for n, m in model.named_modules()}
+    rows = []
+
+    def hook(module, inputs, output):
+        rows.append((names[module], tuple(output.shape)))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if len(list(m.children())) == 0]
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@right("a lambda with the name as a default argument, torch.Size kept")
+def trace_layer_shapes(model, x):
+    rows = []
+    handles = [m.register_forward_hook(lambda mod, inp, out, name=name: rows.append((name, out.shape)))
+               for name, m in model.named_modules() if not list(m.children())]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@right("functools.partial and lists instead of tuples")
+def trace_layer_shapes(model, x):
+    rows = []
+
+    def hook(name, module, inputs, output):
+        rows.append([name, list(output.shape)])
+
+    handles = []
+    for name, m in model.named_modules():
+        if not any(True for _ in m.children()):
+            handles.append(m.register_forward_hook(functools.partial(hook, name)))
+    model(x)
+    while handles:
+        handles.pop().remove()
+    return rows
+
+
+@right("a pre-hook and a hook per layer, keeping only the outputs")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if list(m.children()):
+            continue
+        handles.append(m.register_forward_pre_hook(lambda mod, inp: None))
+        handles.append(m.register_forward_hook(lambda mod, inp, out, n=name: rows.append((n, tuple(out.size())))))
+    try:
+        model(x)
+    finally:
+        [h.remove() for h in handles]
+    return rows
+
+
+@wrong("forgot to remove the hooks", mistake="hooks_left")
+def trace_layer_shapes(model, x):
+    rows = []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            m.register_forward_hook(lambda mod, inp, out, name=name: rows.append((name, tuple(out.shape))))
+    model(x)
+    return rows
+
+
+@wrong("removed only the last handle (the variable was overwritten in the loop)", mistake="hooks_left")
+def trace_layer_shapes(model, x):
+    rows = []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handle = m.register_forward_hook(lambda mod, inp, out, name=name: rows.append((name, tuple(out.shape))))
+    model(x)
+    handle.remove()
+    return rows
+
+
+@wrong("recorded the input shapes", mistake="input_shapes")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handles.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: rows.append((name, tuple(inp[0].shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("a forward *pre*-hook: it only sees the inputs", mistake="input_shapes")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if not list(m.children()):
+            handles.append(m.register_forward_pre_hook(lambda mod, inp, name=name: rows.append((name, tuple(inp[0].shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("only the top-level modules", mistake="top_level_only")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_children():
+        handles.append(m.register_forward_hook(lambda mod, inp, out, name=name: rows.append((name, tuple(out.shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("every module, containers and the model itself included", mistake="containers_too")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        handles.append(m.register_forward_hook(lambda mod, inp, out, name=name: rows.append((name, tuple(out.shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("a lambda in the loop that reads `name` late", mistake="late_binding")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handles.append(m.register_forward_hook(lambda mod, inp, out: rows.append((name, tuple(out.shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("a dict keyed by name: a layer called twice keeps one row", mistake="one_row_per_module")
+def trace_layer_shapes(model, x):
+    shapes, handles = {}, []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handles.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return list(shapes.items())
+
+
+@wrong("a hook that removes itself after its first call", mistake="one_row_per_module")
+def trace_layer_shapes(model, x):
+    rows = []
+
+    def record(name):
+        def hook(module, inputs, output):
+            rows.append((name, tuple(output.shape)))
+            handles[name].remove()
+        return hook
+
+    handles = {}
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handles[name] = m.register_forward_hook(record(name))
+    model(x)
+    return rows
+
+
+@wrong("the batch dimension dropped", mistake="no_batch")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handles.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: rows.append((name, tuple(out.shape)[1:]))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("a fixed list of layer types that misses pooling and Flatten")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.Linear)):
+            handles.append(m.register_forward_hook(
+                lambda mod, inp, out, name=name: rows.append((name, tuple(out.shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
+
+
+@wrong("the module's type instead of its name")
+def trace_layer_shapes(model, x):
+    rows, handles = [], []
+    for name, m in model.named_modules():
+        if next(m.children(), None) is None:
+            handles.append(m.register_forward_hook(
+                lambda mod, inp, out: rows.append((type(mod).__name__, tuple(out.shape)))))
+    model(x)
+    for h in handles:
+        h.remove()
+    return rows
 
 
 # --------------------------------------------------------------------------- conv_output_size
