@@ -154,7 +154,7 @@ def test_stage_sizes_stride3_vs_stride2_and_traced_agree():
 
 def test_draw_stage_sizes_changes_with_sliders():
     a = _fig_data(L04.draw_stage_sizes())
-    b = _fig_data(L04.draw_stage_sizes(input_size=96, stem_stride=3, in_channels=1))
+    b = _fig_data(L04.draw_stage_sizes(input_size=96, stem="stride3"))
     assert _differs(a, b)
 
 
@@ -193,7 +193,7 @@ def test_stem_order_comparison():
     df = L04.stem_order_comparison(x, channels=8)
     assert set(df["where"]) == {"before the max pool", "after the max pool"}
     df = df[df["where"] == "before the max pool"].set_index("order")
-    relu_first = df.loc["Conv → ReLU → BN (post 000)"]
+    relu_first = df.loc["Conv → ReLU → BN (ReLU first)"]
     bn_first = df.loc["Conv → BN → ReLU (usual)"]
     assert bn_first["negative_fraction"] == 0 and bn_first["zero_fraction"] > 0.3
     assert relu_first["negative_fraction"] > 0.3 and relu_first["zero_fraction"] == 0

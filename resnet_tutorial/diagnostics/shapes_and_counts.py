@@ -348,7 +348,7 @@ def count_flops(model: nn.Module, input: torch.Tensor | Sequence[int]) -> dict[s
     additions are ignored, as in the papers. Batch size scales the count: pass
     batch 1 for "per image" numbers.
 
-    Lessons: 04, 06, 09.
+    Lessons: 06, 09.
     """
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -166,7 +166,7 @@ register(Exercise(
         plain_case("ResNet's stem: 224 px, 7×7 kernel, stride 2, padding 3", 224, 7, 2, 3),
         plain_case("the max pool after it: 112 px, 3×3, stride 2, padding 1", 112, 3, 2, 1),
         plain_case("a 3×3 conv that keeps the size: 28 px, stride 1, padding 1", 28, 3, 1, 1),
-        plain_case("post 000's stride-3 stem: 224 px, 7×7, stride 3, padding 3", 224, 7, 3, 3),
+        plain_case("a stride-3 stem: 224 px, 7×7, stride 3, padding 3", 224, 7, 3, 3),
         plain_case("an odd 7×7 map, 3×3 kernel, stride 2, no padding", 7, 3, 2, 0),
         plain_case("stride 3 without padding: 10 px, 3×3 kernel", 10, 3, 3, 0),
         plain_case("a kernel as large as the map: 5 px, 5×5 (padding and stride left at their defaults)", 5, 5),

@@ -452,7 +452,7 @@ def stem_order_comparison(x: torch.Tensor, channels: int = 64, seed: int = 0) ->
     torch.manual_seed(seed)
     conv = nn.Conv2d(x.shape[1], channels, 7, stride=3, padding=3)
     stems = {
-        "Conv → ReLU → BN (post 000)": nn.Sequential(conv, nn.ReLU(), nn.BatchNorm2d(channels)),
+        "Conv → ReLU → BN (ReLU first)": nn.Sequential(conv, nn.ReLU(), nn.BatchNorm2d(channels)),
         "Conv → BN → ReLU (usual)": nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU()),
     }
     pool = nn.MaxPool2d(3, stride=2, padding=1)
