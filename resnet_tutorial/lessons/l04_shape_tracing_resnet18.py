@@ -335,7 +335,12 @@ class StageSizeExplorer(LiveFigure):
         times = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.3f}"
         self.suptitle.set_text(
             f"{input_size}×{input_size} input, {_stem(stem).label}: layer4 sees {h4}×{h4}, "
-            f"{data['total'] / 1e9:.3g} G multiply-adds ({times}× the standard's)")
+            f"{_amount(data['total'])} multiply-adds ({times}× the standard's)")
+
+
+def _amount(n: float) -> str:
+    """A count in words people read: 34.7 M, 1.81 G."""
+    return f"{n / 1e9:.3g} G" if n >= 1e9 else f"{n / 1e6:.3g} M"
 
 
 def draw_stage_sizes(input_size: int = 28, stem: str = "imagenet") -> Figure:
