@@ -133,3 +133,21 @@ def test_depth_summary_and_stage_figure() -> None:
     bars = [b.get_height() for b in fig.axes[0].patches]
     assert len(bars) == 2 * len(L06.STAGES)
     assert sum(bars) == pytest.approx((11_689_512 + 25_557_032) / 1e6)
+
+
+def test_v1_moves_the_stride_to_the_first_one_by_one_conv() -> None:
+    from resnet_tutorial.models import create_model
+
+    x = torch.randn(1, 3, 64, 64)  # stage inputs: layer2 16x16, layer3 8x8, layer4 4x4
+    deltas = {}
+    for depth in (50, 101):
+        v15 = count_flops(create_model(f"resnet{depth}").eval(), x)["macs"]
+        v1_model = L06.to_v1(create_model(f"resnet{depth}")).eval()
+        assert v1_model(x).shape == (1, 1000)
+        deltas[depth] = v15 - count_flops(v1_model, x)["macs"]
+    # v1.5's first 1x1 conv (C_in -> w) runs on the full map H², v1's on (H/2)²: C_in·w·(H² - H²/4) per stage
+    by_hand = sum(c_in * w * (h * h - (h // 2) ** 2) for c_in, w, h in ((256, 128, 16), (512, 256, 8), (1024, 512, 4)))
+    assert deltas == {50: by_hand, 101: by_hand}
+    basic = create_model("resnet18")
+    before = count_flops(basic, x)["macs"]
+    assert count_flops(L06.to_v1(basic), x)["macs"] == before

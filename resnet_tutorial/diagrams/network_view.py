@@ -326,6 +326,8 @@ def draw_network(model: nn.Module | NetworkSpec, *, input_shape: Sequence[int] |
     Example::
 
         draw_network(create_model("resnet18"), input_shape=(3, 224, 224))
+
+    Lessons: 06.
     """
     if max_per_row < 4:
         raise ValueError(f"max_per_row must be at least 4, got {max_per_row}")

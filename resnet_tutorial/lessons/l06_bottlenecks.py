@@ -38,6 +38,7 @@ from ..models import ResNet, create_model
 
 __all__ = [
     "DEPTHS",
+    "PAPER_GMACS",
     "REDUCTIONS",
     "BlockDesigner",
     "basic_block_cost",
@@ -53,6 +54,7 @@ __all__ = [
     "reduction_sweep",
     "stage_costs",
     "stage_inputs",
+    "to_v1",
     "torchvision_parity",
 ]
 
@@ -158,6 +160,25 @@ def stage_costs(depth: int = 50, input_size: int = 224, num_classes: int = 1000)
     if depth not in DEPTHS:
         raise ValueError(f"depth must be one of {DEPTHS}, got {depth}")
     return _stage_costs_cached(depth, input_size, num_classes).copy()
+
+
+PAPER_GMACS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}  # He et al. (2016), Table 1 ("FLOPs" = multiply-adds)
+
+
+def to_v1(model: ResNet) -> ResNet:
+    """Move the stride of every stage's first bottleneck from the 3x3 conv back to the
+    first 1x1 conv, as in the paper (ResNet "v1"; torchvision's layout is "v1.5").
+
+    Only the first 1x1 conv's cost changes: in v1.5 it runs on the stage's full
+    input map, in v1 on every second pixel (a quarter of the positions). Changes
+    ``model`` in place and returns it; basic-block nets have no such conv and are
+    returned unchanged.
+    """
+    for stage in (model.layer2, model.layer3, model.layer4):
+        first = stage[0]
+        if isinstance(first, Bottleneck):
+            first.conv1.stride, first.conv2.stride = first.conv2.stride, (1, 1)
+    return model
 
 
 def torchvision_parity(depth: int = 50, input_size: int = 64, seed: int = 0) -> dict[str, float]:
