@@ -26,7 +26,7 @@ PENDING: dict[str, set[str]] = {
                    "03_residual_block", "05_add_vs_concat", "08_degradation",
                    "09_torchvision_resnet", "10_why_residual_networks_train"},
     "posts": {"00_start_here", "03_residual_block", "05_add_vs_concat",
-              "06_bottlenecks", "07_training_fashionmnist", "09_torchvision_resnet"},
+              "07_training_fashionmnist", "09_torchvision_resnet"},
 }
 
 
