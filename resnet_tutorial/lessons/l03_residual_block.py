@@ -145,13 +145,13 @@ def identity_fit_experiment(steps: int = 200, *, seed: int = 0, **kwargs: Any) -
     Returns ``(curves, summary)``: ``curves`` has columns ``step, plain,
     residual`` (the training loss), ``summary`` one row per block with
     ``start, final`` (loss before training and on a fresh batch after it),
-    ``gamma_before, gamma_after`` (mean |gamma| of bn2) and ``params``.
+    ``gamma_before, gamma_after`` (mean |gamma| of bn2) and ``params`` (int).
     """
     runs = {kind: fit_identity(kind, steps, seed=seed, **kwargs) for kind in ("plain", "residual")}
     curves = pd.DataFrame({"step": np.arange(steps), **{k: r["losses"] for k, r in runs.items()}})
     summary = pd.DataFrame({k: {"start": r["losses"][0], "final": r["final"], "gamma_before": r["gamma_before"],
-                                "gamma_after": r["gamma_after"], "params": num_params(r["block"])}
-                            for k, r in runs.items()}).T
+                                "gamma_after": r["gamma_after"]} for k, r in runs.items()}).T
+    summary["params"] = [num_params(r["block"]) for r in runs.values()]
     summary.index.name = "block"
     return curves, summary
 
@@ -183,8 +183,8 @@ def compare_post_blocks(
     """Parameters of the three basic blocks for one shape change.
 
     Columns: ``block``, ``total``, ``branch`` (the convs and BNs of F),
-    ``shortcut``, ``conv_bias`` (parameters spent on conv biases that the
-    following BN cancels), ``shortcut_bn`` (does the 1x1 shortcut have a BN?).
+    ``shortcut``, ``conv_bias`` (parameters spent on conv biases; the ones right
+    before a BN are cancelled by it), ``shortcut_bn`` (does the 1x1 shortcut have a BN?).
     """
     change = stride != 1 or in_channels != out_channels
     post000 = Residual(in_channels, out_channels, use_1x1conv=change, strides=stride)
