@@ -64,6 +64,7 @@ __all__ = [
     "shortcut_table",
     "stack_input_gradient",
     "tanh_branches",
+    "times",
     "twin_nets",
 ]
 
@@ -573,7 +574,7 @@ class ShortcutExplorer(LiveFigure):
         spread = {k: data[k]["conv"][0] / data[k]["conv"][-1] for k in self.kinds}
         self.ratio_text.set_text(
             f"ResNet-{depth} and its twins, one batch of {self.batch_size} images.   First conv ÷ last conv: "
-            + ",  ".join(f"{name} {_times(spread[k])}" for name, k in zip(("zero-pad", "projection", "plain"), self.kinds)))
+            + ",  ".join(f"{name} {times(spread[k])}" for name, k in zip(("zero-pad", "projection", "plain"), self.kinds)))
         self.suptitle.set_text(f"shortcut={shortcut}, depth {depth}")
         self.set_limits(self.ax, *self._limits())
 
@@ -586,8 +587,16 @@ class ShortcutExplorer(LiveFigure):
         return (-1.0, max(self._by_depth) + 1.0), (10.0 ** lo, 10.0 ** max(hi, lo + 1))
 
 
-def _times(ratio: float) -> str:
-    """``3,097×`` or ``2.4×``: a ratio with the digits that matter."""
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def times(ratio: float) -> str:
+    """A ratio with the digits that matter: ``2.4×``, ``309×``, ``3,097×``, ``6·10⁶×``."""
+    if not math.isfinite(ratio) or ratio <= 0:
+        return f"{ratio}×"
+    if ratio >= 1e5:
+        exponent = math.floor(math.log10(ratio))
+        return f"{ratio / 10 ** exponent:.0f}·10{str(exponent).translate(_SUPERSCRIPT)}×"
     return f"{ratio:,.0f}×" if ratio >= 100 else f"{ratio:.1f}×"
 
 
