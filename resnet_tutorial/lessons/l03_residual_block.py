@@ -59,6 +59,7 @@ __all__ = [
     "plot_identity_fit",
     "plot_input_gradient",
     "projection_vs_zeropad",
+    "shortcut_explorer",
     "shortcut_grad_norms",
     "shortcut_gradient_check",
     "shortcut_table",
@@ -598,6 +599,19 @@ def times(ratio: float) -> str:
         exponent = math.floor(math.log10(ratio))
         return f"{ratio / 10 ** exponent:.0f}·10{str(exponent).translate(_SUPERSCRIPT)}×"
     return f"{ratio:,.0f}×" if ratio >= 100 else f"{ratio:.1f}×"
+
+
+_SHARED: dict[tuple[int, tuple[int, ...], int], ShortcutExplorer] = {}
+
+
+def shortcut_explorer(batch_size: int = 32, depths: Sequence[int] = ShortcutExplorer.depths,
+                      seed: int = 0) -> ShortcutExplorer:
+    """The lesson's :class:`ShortcutExplorer`, measured once (:meth:`~ShortcutExplorer.precompute`) and kept:
+    the explorer cell and the cells after it that read its numbers get the same instance."""
+    key = (batch_size, tuple(depths), seed)
+    if key not in _SHARED:
+        _SHARED[key] = ShortcutExplorer(batch_size=batch_size, seed=seed, depths=depths).precompute()
+    return _SHARED[key]
 
 
 def draw_shortcut_explorer(
