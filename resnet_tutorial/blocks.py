@@ -109,8 +109,6 @@ class PostBasicBlock(nn.Module):
     ``shortcut`` is an empty ``nn.Sequential`` (which returns its input: the
     identity) unless the stride or the channel count changes; then it is a
     biased 1x1 conv followed by BN.
-
-    Lessons: 03.
     """
 
     expansion: int = 1

@@ -240,7 +240,7 @@ def trace_shapes(
             of channels (named layer, expected and given numbers), or when the
             forward pass fails inside a layer (named layer, its input shape).
 
-    Lessons: 03, 04, 06, 09.
+    Lessons: 04, 06, 09.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")

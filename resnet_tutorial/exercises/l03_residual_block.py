@@ -1,4 +1,4 @@
-"""Lesson 03's exercises: the basic block's forward pass, the zero-padding shortcut, plain and residual stacks."""
+"""Lesson 03's exercises: the basic block's forward pass, the zero-padding shortcut, plain and residual stacks, and the gradient a stack passes to its input."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import ZeroPadShortcut, conv1x1, conv3x3
+from ..lessons import l03_residual_block as lesson03
 from .catalogue import Case, Exercise, Mistake, register
 from .cases import f32, randn
 
@@ -214,4 +215,102 @@ register(Exercise(
     hints=["Keep one running tensor h, starting at x, and update it once per branch.",
            "With shortcuts: h = h + f(h). Without: h = f(h)."],
     family=_stack_family, keeps_inputs=True,
+))
+
+
+# --------------------------------------------------------------------------- stack_input_gradient
+def stack_input_gradient(x: torch.Tensor, branches: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+                         shortcut: bool = True) -> torch.Tensor:
+    """dL/dx for L = the sum of the stack's output (h ← h + f(h) per branch, or h ← f(h) without shortcuts)."""
+    return lesson03.stack_input_gradient(x, branches, shortcut)
+
+
+def _grad_family(x, branches, shortcut=True, *, flags=frozenset()):
+    x0 = x.detach().clone().requires_grad_(True)
+    out = _stack_family(x0, branches, shortcut, flags=flags & _STACK_FLAGS)
+    if "returns_output" in flags:
+        return out.detach()
+    loss = out.mean() if "mean_loss" in flags else out.sum()
+    (grad,) = torch.autograd.grad(loss, x0)
+    return grad
+
+
+_STACK_FLAGS = frozenset({"adds_input", "branch_on_input", "always_residual", "never_residual", "inverted_switch",
+                          "reversed_branches"})
+
+
+def _tanh_args(seed: int, n: int, shortcut: bool | None, zero: bool = False, width: int = 4, batch: int = 3):
+    torch.manual_seed(seed)
+    branches = [nn.Sequential(nn.Linear(width, width), nn.Tanh()) for _ in range(n)]
+    if zero:
+        with torch.no_grad():
+            for b in branches:
+                b[0].weight.zero_()
+                b[0].bias.zero_()
+    kwargs = {} if shortcut is None else {"shortcut": shortcut}
+    return (f32(seed + 7, batch, width), branches), kwargs
+
+
+def _twice(fn, x, branches, **kwargs):
+    """Call ``fn`` twice on the same tensors, as a loop over depths or seeds does; compare the second answer."""
+    fn(x, branches, **kwargs)
+    return fn(x, branches, **kwargs)
+
+
+def _accumulating(x, branches, shortcut=True):
+    """The usual slip: autograd on the caller's own x, so x.grad keeps the previous call's gradient."""
+    x.requires_grad_(True)
+    h = x
+    for f in branches:
+        h = h + f(h) if shortcut else f(h)
+    h.sum().backward()
+    return x.grad
+
+
+def _matrix_args(seed: int, n: int, shortcut: bool):
+    g = torch.Generator().manual_seed(seed)
+    mats = [0.6 * torch.randn(3, 3, generator=g, dtype=torch.float64) for _ in range(n)]
+    return (torch.randn(2, 3, generator=g, dtype=torch.float64), [lambda h, a=a: h @ a.T for a in mats]), \
+        {"shortcut": shortcut}
+
+
+register(Exercise(
+    "stack_input_gradient", "03", "The gradient at a stack's input, with and without shortcuts",
+    stack_input_gradient,
+    cases=[
+        Case("three tanh units with shortcuts (shortcut=True)", functools.partial(_tanh_args, 0, 3, True)),
+        Case("the same three units as a plain stack (shortcut=False)", functools.partial(_tanh_args, 0, 3, False)),
+        Case("four units whose branches are all zero, shortcut left at its default",
+             functools.partial(_tanh_args, 1, 4, None, True)),
+        Case("five linear float64 branches h @ A.T, plain", functools.partial(_matrix_args, 2, 5, False)),
+        Case("two units of width 5 on a batch of 1, with shortcuts",
+             functools.partial(_tanh_args, 3, 2, True, False, 5, 1)),
+        Case("called twice on the same x (as a loop over depths does): the second answer",
+             functools.partial(_tanh_args, 4, 3, True), run=_twice),
+    ],
+    mistakes=[
+        Mistake("returns_output", "You returned the stack's output, not the gradient: take L = out.sum() and return "
+                                  "torch.autograd.grad(L, x0)[0], the gradient with respect to the input copy x0."),
+        Mistake("grad_accumulates", "The second call on the same x returns twice the gradient: your function "
+                                    "changes the caller's x (requires_grad_, then x.grad), and x.grad adds each new "
+                                    "gradient to the last. Work on a copy: x0 = x.detach().clone().requires_grad_(True).",
+                wrong=_accumulating),
+        Mistake("mean_loss", "The gradient is too small by the number of elements: L is the *sum* of the output "
+                             "(out.sum()), so that a stack that passes the gradient on unchanged gives exactly 1."),
+        Mistake("adds_input", "You added the stack's *input* to every unit. Each residual unit adds its own input, "
+                              "the previous unit's output: h = h + f(h)."),
+        Mistake("branch_on_input", "Every branch was applied to the stack's input instead of the previous unit's "
+                                   "output: the units are chained, h = h + f(h) (or h = f(h) when plain)."),
+        Mistake("always_residual", "The plain stack still adds the shortcut: with shortcut=False each unit is just "
+                                   "h = f(h), and its gradient is a product of the branches' Jacobians."),
+        Mistake("never_residual", "The shortcut is never added: with shortcut=True each unit computes h + f(h)."),
+        Mistake("inverted_switch", "The switch works the wrong way round: shortcut=True means h = h + f(h), "
+                                   "shortcut=False a plain h = f(h)."),
+        Mistake("reversed_branches", "The branches run in reverse order: the first branch in the list is the "
+                                     "first unit the input meets."),
+    ],
+    hints=["Make a copy of x that autograd tracks: x0 = x.detach().clone().requires_grad_(True).",
+           "Run the stack on x0 (your residual_stack does it: residual_stack(x0, branches, shortcut)).",
+           "torch.autograd.grad(out.sum(), x0) returns a one-element tuple: return its element."],
+    family=_grad_family, keeps_inputs=True,
 ))

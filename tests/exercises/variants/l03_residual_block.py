@@ -1,4 +1,4 @@
-"""Lesson 03: residual_block_forward, zero_pad_shortcut, residual_stack."""
+"""Lesson 03: residual_block_forward, zero_pad_shortcut, residual_stack, stack_input_gradient."""
 
 import functools
 import math
@@ -252,3 +252,121 @@ def residual_stack(x, branches, shortcut=True):
     for f in branches:
         x += f(x)
     return x
+
+
+# --------------------------------------------------------------------------- stack_input_gradient
+@right("the lesson's solution: a tracked copy, the stack, autograd.grad")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = h + f(h) if shortcut else f(h)
+    return torch.autograd.grad(h.sum(), x0)[0]
+
+
+@right("backward() and x0.grad")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.clone().detach().requires_grad_()
+    out = x0
+    for f in branches:
+        out = (out + f(out)) if shortcut else f(out)
+    out.sum().backward()
+    return x0.grad
+
+
+@right("grad_outputs of ones instead of a sum")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().requires_grad_(True)
+    h = functools.reduce(lambda h, f: h + f(h) if shortcut else f(h), branches, x0)
+    (g,) = torch.autograd.grad(h, x0, grad_outputs=torch.ones_like(h))
+    return g
+
+
+@right("torch.func.grad of a function of x")
+def stack_input_gradient(x, branches, shortcut=True):
+    def loss(inp):
+        for f in branches:
+            inp = inp + f(inp) if shortcut else f(inp)
+        return inp.sum()
+    return torch.func.grad(loss)(x)
+
+
+@wrong("returns the stack's output", mistake="returns_output")
+def stack_input_gradient(x, branches, shortcut=True):
+    h = x
+    for f in branches:
+        h = h + f(h) if shortcut else f(h)
+    return h.detach()
+
+
+@wrong("the mean as the loss", mistake="mean_loss")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = h + f(h) if shortcut else f(h)
+    return torch.autograd.grad(h.mean(), x0)[0]
+
+
+@wrong("the plain stack keeps its shortcuts", mistake="always_residual")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = h + f(h)
+    return torch.autograd.grad(h.sum(), x0)[0]
+
+
+@wrong("adds the stack's input to every unit", mistake="adds_input")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = x0 + f(h) if shortcut else f(h)
+    return torch.autograd.grad(h.sum(), x0)[0]
+
+
+@wrong("the switch inverted", mistake="inverted_switch")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = f(h) if shortcut else h + f(h)
+    return torch.autograd.grad(h.sum(), x0)[0]
+
+
+@wrong("requires_grad_ on the caller's tensor, then x.grad", mistake="grad_accumulates", defect="input mutated in place")
+def stack_input_gradient(x, branches, shortcut=True):
+    x.requires_grad_(True)
+    h = x
+    for f in branches:
+        h = h + f(h) if shortcut else f(h)
+    h.sum().backward()
+    return x.grad
+
+
+@wrong("the shortcut never added", mistake="never_residual")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = f(h)
+    return torch.autograd.grad(h.sum(), x0)[0]
+
+
+@wrong("every branch applied to the input copy", mistake="branch_on_input")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches:
+        h = h + f(x0) if shortcut else f(x0)
+    return torch.autograd.grad(h.sum(), x0)[0]
+
+
+@wrong("the branches in reverse order", mistake="reversed_branches")
+def stack_input_gradient(x, branches, shortcut=True):
+    x0 = x.detach().clone().requires_grad_(True)
+    h = x0
+    for f in branches[::-1]:
+        h = h + f(h) if shortcut else f(h)
+    return torch.autograd.grad(h.sum(), x0)[0]
