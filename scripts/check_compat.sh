@@ -16,8 +16,8 @@
 # Settings (environment): COMPAT_DIR (venvs and logs; default build/compat), PYTHON_LOWEST,
 # PYTHON_NEWEST (a version like 3.10 or a path), JOBS (pytest workers, default 2),
 # COMPAT_REUSE=1 (keep a venv that is already installed: reruns the tests only),
-# COMPAT_PIP_CONFIG (exported as PIP_CONFIG_FILE for the installs: /dev/null ignores a machine's
-# pip configuration, e.g. one that caps torch at the release it keeps on disk).
+# COMPAT_PIP_CONFIG (exported as PIP_CONFIG_FILE for the installs and tests: /dev/null ignores a
+# machine's pip configuration, e.g. one that caps torch at the release it keeps on disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -26,6 +26,8 @@ JOBS=${JOBS:-2}
 FLAVORS=("$@")
 [ ${#FLAVORS[@]} -gt 0 ] || FLAVORS=(lowest newest)
 mkdir -p "$DIR" docs
+# for the installs and for the tests (the non-editable install test runs pip in the venv)
+[ -z "${COMPAT_PIP_CONFIG:-}" ] || export PIP_CONFIG_FILE=$COMPAT_PIP_CONFIG
 say() { printf '[compat] %s\n' "$*"; }
 
 find_python() {  # a version (3.10) or a path -> an interpreter that runs
@@ -85,8 +87,7 @@ run_flavor() {
     say "$flavor: reusing $venv"
   else
     say "$flavor: building $venv with $("$py" -V 2>&1) (log: $DIR/$flavor-install.log)"
-    ( [ -z "${COMPAT_PIP_CONFIG:-}" ] || export PIP_CONFIG_FILE=$COMPAT_PIP_CONFIG
-      install "$flavor" "$py" "$venv" ) > "$DIR/$flavor-install.log" 2>&1 \
+    install "$flavor" "$py" "$venv" > "$DIR/$flavor-install.log" 2>&1 \
       || { say "$flavor: install failed, see $DIR/$flavor-install.log"; tail -5 "$DIR/$flavor-install.log"; }
   fi
   local installed=$(( $(date +%s) - start ))

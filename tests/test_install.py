@@ -85,9 +85,9 @@ def test_the_wheel_carries_every_cached_result(wheel):
 def test_installed_package_finds_its_caches_outside_the_repo(learner):
     python, env, course = learner
     probe = _run([str(python), "-c", textwrap.dedent("""
-        import json, resnet_tutorial
+        import json, resnet_tutorial, torch
         from resnet_tutorial import results
-        print(json.dumps({"package": resnet_tutorial.__file__,
+        print(json.dumps({"package": resnet_tutorial.__file__, "torch": [torch.__version__, torch.__file__],
                           "found": {n: str(results.locate(n)) for n in results.REBUILD},
                           "writes": str(results.output_dir())}))
         """)], env=env, cwd=course)
@@ -96,6 +96,9 @@ def test_installed_package_finds_its_caches_outside_the_repo(learner):
     assert site.name == "site-packages" and str(ROOT) not in info["package"]
     assert all(Path(p).is_relative_to(site / "resnet_tutorial" / "_results") for p in info["found"].values())
     assert not Path(info["writes"]).is_relative_to(site)  # a rebuild never writes into site-packages
+    import torch  # the environment's own torch is the one used: the install replaced nothing
+
+    assert info["torch"] == [torch.__version__, torch.__file__]
 
 
 def test_lessons_run_from_an_installed_package(learner):
