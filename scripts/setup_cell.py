@@ -35,22 +35,18 @@ MARKER = "# Setup (the same in every lesson)"
 CELL_ID = "setup"
 
 SOURCE = f'''{MARKER}: nothing happens where the course package is installed;
-# on Colab or Kaggle it installs the package first (the data downloads on first use).
-import importlib.util, os, sys
+# on Colab or Kaggle it installs the package (about a minute; the data downloads on first use).
+import importlib, importlib.util, os, subprocess, sys
 
 REPOSITORY = "{REPOSITORY}"
 if importlib.util.find_spec("resnet_tutorial") is None:
-    if "google.colab" in sys.modules or "KAGGLE_KERNEL_RUN_TYPE" in os.environ:
-        print(f"Installing the course package from {{REPOSITORY}} (about a minute) ...")
-        import subprocess
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"resnet-tutorial @ git+{{REPOSITORY}}"],
-                       check=True)
-        importlib.invalidate_caches()
-    else:
+    if "google.colab" not in sys.modules and "KAGGLE_KERNEL_RUN_TYPE" not in os.environ:
         raise ModuleNotFoundError(
-            f"resnet_tutorial is not installed for this kernel ({{sys.executable}}). Pick the kernel "
-            "'Python (resnet-tutorial)' that `make setup` registers, or install the course here: "
-            f"%pip install 'resnet-tutorial @ git+{{REPOSITORY}}' (see docs/RUNNING.md)")
+            f"resnet_tutorial is not installed for this kernel ({{sys.executable}}): pick the kernel 'Python "
+            f"(resnet-tutorial)' (make setup registers it) or run %pip install 'resnet-tutorial @ git+{{REPOSITORY}}'")
+    print(f"Installing the course package from {{REPOSITORY}} ...")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"resnet-tutorial @ git+{{REPOSITORY}}"], check=True)
+    importlib.invalidate_caches()
 if "google.colab" in sys.modules:  # Colab shows ipywidgets 8 through its custom widget manager
     from google.colab import output
     output.enable_custom_widget_manager()'''
