@@ -4,6 +4,7 @@
 #
 #   scripts/check_compat.sh                 # both ends
 #   scripts/check_compat.sh lowest          # or only one: lowest | newest
+#   scripts/check_compat.sh report          # only rewrite docs/COMPAT.md from docs/compat.json
 #
 # lowest: a fresh venv with Python $PYTHON_LOWEST (default 3.10, the floor of requires-python) and
 #         every direct dependency (with the lab and test extras) at the lower bound pyproject.toml
@@ -105,7 +106,8 @@ from pathlib import Path
 
 flavor, venv, out, install_s, total_s = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:6])
 record = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-          "install_seconds": install_s, "total_seconds": total_s}
+          "install_seconds": install_s, "total_seconds": total_s, "cores": os.cpu_count(),
+          "load_average": [round(x, 1) for x in os.getloadavg()]}
 probe = ("import json, platform, sys, importlib.metadata as m, torch\n"
          "names = ['torch', 'torchvision', 'numpy', 'pandas', 'matplotlib', 'seaborn', 'tqdm', 'ipywidgets',\n"
          "         'torchsummary', 'jupyterlab', 'ipykernel', 'nbclient', 'nbformat', 'pytest']\n"
@@ -142,7 +144,11 @@ PY
 }
 
 for flavor in "${FLAVORS[@]}"; do
-  case $flavor in lowest|newest) run_flavor "$flavor" ;; *) say "unknown: $flavor (lowest or newest)"; exit 2 ;; esac
+  case $flavor in
+    lowest|newest) run_flavor "$flavor" ;;
+    report) ;;  # only rewrite docs/COMPAT.md from docs/compat.json
+    *) say "unknown: $flavor (lowest, newest or report)"; exit 2 ;;
+  esac
 done
 
 python3 - <<'PY'
@@ -151,8 +157,9 @@ from pathlib import Path
 
 state = json.loads(Path("docs/compat.json").read_text())
 order = [f for f in ("lowest", "newest") if f in state]
+first = ["torch", "torchvision"]
 names = sorted({n for f in order for n in state[f].get("versions", {})},
-               key=lambda n: ["torch", "torchvision"].index(n) if n in ("torch", "torchvision") else 2)
+               key=lambda n: (first.index(n) if n in first else len(first), n))
 def cell(f, key):
     part = state[f].get(key)
     if part is None:
@@ -165,6 +172,8 @@ rows += [("unit tests", {f: cell(f, "unit") for f in order}),
          ("lessons (FAST), exercise solutions, non-editable install", {f: cell(f, "lessons") for f in order}),
          ("result", {f: "**all passed**" if state[f]["ok"] else "**FAILED**" for f in order}),
          ("CPU capability, CUDA", {f: f"{state[f].get('cpu', '?')}, {state[f].get('cuda', '?')}" for f in order}),
+         ("cores, load average at the end (1/5/15 min)",
+          {f: f"{state[f].get('cores', '?')}, {'/'.join(map(str, state[f].get('load_average', ['?'])))}" for f in order}),
          ("measured", {f: f"{state[f]['date']} ({state[f]['total_seconds'] / 60:.0f} min, install "
                           f"{state[f]['install_seconds'] / 60:.0f} min)" for f in order})]
 lines = ["# Compatibility: both ends of the dependency ranges", "",
