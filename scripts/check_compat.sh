@@ -182,7 +182,9 @@ lines = ["# Compatibility: both ends of the dependency ranges", "",
          "`requires-python` admits; **newest**: the newest releases pip found, on the newest Python tried.",
          "Each venv runs the unit tests, then every lesson in FAST mode, the lessons' exercise solutions",
          "and the non-editable install test (`pytest -m \"notebooks and not browser\"`). The browser tests",
-         "are not part of it. The exact set CI tests is `constraints.txt`.", "",
+         "are not part of it. The exact set CI tests is `constraints.txt`. A lesson fails when one of its",
+         "cells runs past the 60 s FAST limit: on a loaded machine (see the load row) compare with the",
+         "locked set run at the same time before blaming a version.", "",
          "| | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
 lines += [f"| {label} | " + " | ".join(str(v[f]) for f in order) + " |" for label, v in rows]
 Path("docs/COMPAT.md").write_text("\n".join(lines) + "\n")
