@@ -10,7 +10,6 @@ interleaved A/B rounds): absolute numbers on a shared 2-core machine are noisy.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import resource
@@ -76,15 +75,13 @@ def write_result(name: str, result: dict[str, Any], path: str | os.PathLike | No
     Written to a temporary file and moved into place, so an interrupted run
     never leaves a half-written result for the report to read.
     """
+    from resnet_tutorial.results import write_json
+
     path = Path(path) if path is not None else RESULTS / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "machine": machine_info(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         **result,
     }
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, payload)  # atomic: an interrupted run never leaves half a result

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from .models import create_model
+from .results import atomic_path
 
 _PLAIN = (bool, int, float, str, type(None))
 
@@ -79,15 +79,14 @@ def save_checkpoint(
     """Write model (+ optimizer, scheduler, extras) to ``path`` atomically.
 
     The file is written to a temporary name in the same directory and moved
-    into place with ``os.replace``, so an interrupted save never leaves a
-    half-written checkpoint behind. A model built by
+    into place with ``os.replace`` (:func:`~resnet_tutorial.results.atomic_path`),
+    so an interrupted save never leaves a half-written checkpoint behind. A model built by
     :func:`~resnet_tutorial.models.create_model` also leaves its registry name and
     constructor arguments (``"model_spec"``), so :func:`load_model` can rebuild it.
 
     Lessons: 07.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), **extra}
     spec = model_spec(model)
     if spec is not None:
@@ -96,14 +95,8 @@ def save_checkpoint(
         state["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
         state["scheduler"] = scheduler.state_dict()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

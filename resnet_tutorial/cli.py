@@ -1,4 +1,4 @@
-"""Command line: ``python -m resnet_tutorial {data,train,trace,degradation,why}`` (or ``resnet-tutorial``).
+"""Command line: ``python -m resnet_tutorial {data,train,trace,degradation,why,add-vs-cat}`` (or ``resnet-tutorial``).
 
 * ``data [--quiet]``: locate, verify or fetch FashionMNIST and say where it is;
 * ``train --model resnet20 --epochs 5 [--subset N]``: train with a progress bar,
@@ -7,7 +7,11 @@
 * ``degradation --depths 8 20 56 --epochs E --subset N --out results/degradation.csv``:
   the plain-vs-residual experiment of lesson 08;
 * ``why --weights results/degradation_full --out results/lesson10``: lesson 10's cached
-  measurements (lesions, path gradients, loss landscapes, training without BN).
+  measurements (lesions, path gradients, loss landscapes, training without BN);
+* ``add-vs-cat``: lesson 05's cached add-vs-cat runs.
+
+The caches go where :func:`resnet_tutorial.results.output_path` says (``$RESNET_TUTORIAL_RESULTS``,
+else the working tree's ``results/``, else ``~/.cache/resnet-tutorial/results``) unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from . import results
 
 
 def _positive_int(text: str) -> int:
@@ -173,6 +179,7 @@ def cmd_degradation(args: argparse.Namespace) -> int:
     from .degradation import run_degradation
 
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
+    args.out = args.out or str(results.output_path("degradation_full.csv" if args.full else "degradation.csv"))
     if args.full:  # the full-scale run of lesson 08 / 10: all images, the train command's recipe
         args.subset = args.test_subset = None
         args.schedule, args.label_smoothing, args.augment, args.nesterov = "onecycle", 0.1, False, True
@@ -199,10 +206,24 @@ def cmd_why(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
-    meta = build_cache(weights=args.weights, out=args.out, depths=args.depths, parts=args.parts,
+    out = args.out or results.output_path("lesson10")
+    meta = build_cache(weights=args.weights, out=out, depths=args.depths, parts=args.parts,
                        force=args.force, log=print, command=command)
     total = sum(p["seconds"] for p in meta["parts"].values())
-    print(f"saved to {args.out} ({', '.join(meta['parts'])}; {total / 60:.1f} min of computing in all)")
+    print(f"saved to {out} ({', '.join(meta['parts'])}; {total / 60:.1f} min of computing in all)")
+    return 0
+
+
+def cmd_add_vs_cat(args: argparse.Namespace) -> int:
+    from .lessons.l05_add_vs_concat import cache_add_cat_runs
+
+    out = args.out or results.output_path("add_vs_cat.csv")
+    command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
+    table = cache_add_cat_runs(args.depth, args.epochs, args.per_class, args.test_per_class, args.seeds, out,
+                               command=command)
+    last = table[table["epoch"] == table["epoch"].max()]
+    print(last.groupby("merge")["test_acc"].describe()[["mean", "min", "max"]])
+    print(f"saved to {out} (+ {results.meta_path(out)})")
     return 0
 
 
@@ -298,6 +319,7 @@ def build_parser(recipe: str = "bf16") -> argparse.ArgumentParser:
 
     _add_degradation_parser(sub)
     _add_why_parser(sub)
+    _add_add_vs_cat_parser(sub)
     return p
 
 
@@ -383,7 +405,8 @@ def _add_degradation_parser(sub) -> None:
     g.add_argument("--amp", type=_amp, default=None, help="auto (bf16 on CPU, fit's choice on GPUs), off, bf16")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default=None)
-    g.add_argument("--out", default="results/degradation.csv")
+    g.add_argument("--out", default=None, help="the table (default: degradation.csv in the results folder, "
+                   "see resnet_tutorial.results)")
     g.add_argument("--weights-dir", default=None,
                    help="keep each trained net here (<model>.pt) and resume from per-epoch checkpoints")
     g.add_argument("--no-progress", action="store_true")
@@ -397,15 +420,31 @@ def _add_why_parser(sub) -> None:
         "residual nets of the full degradation run, and short runs without BatchNorm. Each part is written "
         "to --out as soon as it is done; rerunning skips the parts already there with the same settings.",
     )
-    w.add_argument("--weights", default="results/degradation_full",
-                   help="directory with {plain,resnet}{depth}.pt from `degradation --full --weights-dir`")
-    w.add_argument("--out", default="results/lesson10")
+    w.add_argument("--weights", default=None,
+                   help="directory with {plain,resnet}{depth}.pt from `degradation --full --weights-dir` "
+                   "(default: degradation_full found along the results search path)")
+    w.add_argument("--out", default=None, help="default: lesson10 in the results folder")
     w.add_argument("--depths", type=int, nargs="+", default=[20, 56])
     w.add_argument("--parts", nargs="+", choices=["lesion", "paths", "landscape", "nobn"],
                    default=["lesion", "paths", "landscape", "nobn"])
     w.add_argument("--force", action="store_true", help="recompute parts that are already cached")
     w.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's choice)")
     w.set_defaults(func=cmd_why)
+
+
+def _add_add_vs_cat_parser(sub) -> None:
+    a = sub.add_parser(
+        "add-vs-cat", help="lesson 05's cached runs: add versus concatenate over several seeds",
+        description="Train the add and the cat variant of a residual net on a FashionMNIST subset for several "
+        "seeds and cache the per-epoch curves (+ a JSON with the settings) for lesson 05.",
+    )
+    a.add_argument("--depth", type=_positive_int, default=14)
+    a.add_argument("--epochs", type=_positive_int, default=5)
+    a.add_argument("--per-class", type=_positive_int, default=600, help="training images per class")
+    a.add_argument("--test-per-class", type=_positive_int, default=200, help="test images per class")
+    a.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    a.add_argument("--out", default=None, help="default: add_vs_cat.csv in the results folder")
+    a.set_defaults(func=cmd_add_vs_cat)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import get_device
+from .results import atomic_path, write_json
 
 DATA_ENV = "RESNET_TUTORIAL_DATA"
 DEFAULT_ROOT = Path("~/.cache/resnet-tutorial/data")
@@ -136,21 +136,9 @@ def _verify_raw(raw: Path) -> None:
         new_stamp[name] = key
     if new_stamp != stamp:
         try:
-            _atomic_write_bytes(stamp_path, json.dumps(new_stamp).encode())
+            write_json(stamp_path, new_stamp)
         except OSError:
             pass  # a read-only data directory still works, it is just hashed each time
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the data is shared, not secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _unpack_gz(src: Path, dest: Path, gz_md5: str, raw_md5: str) -> None:
@@ -161,12 +149,18 @@ def _unpack_gz(src: Path, dest: Path, gz_md5: str, raw_md5: str) -> None:
     """
     got_gz = _md5(src)
     h = hashlib.md5()
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, gzip.open(src, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-                out.write(block)
+    with atomic_path(dest) as tmp:  # moved into place only when a checksum matched
+        try:
+            with open(tmp, "wb") as out, gzip.open(src, "rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+                    out.write(block)
+        except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            raise DataIntegrityError(
+                f"{src} is truncated or corrupted ({type(e).__name__}: {e}); checksum mismatch: "
+                f"archive MD5 expected {gz_md5}, got {got_gz}. Reinstall it "
+                f"(`apt-get install --reinstall dataset-fashion-mnist`) or point {DATA_ENV} at a good copy."
+            ) from e
         got_raw = h.hexdigest()
         if got_gz != gz_md5 and got_raw != raw_md5:
             raise DataIntegrityError(
@@ -175,18 +169,6 @@ def _unpack_gz(src: Path, dest: Path, gz_md5: str, raw_md5: str) -> None:
                 f"(`apt-get install --reinstall dataset-fashion-mnist`) or point "
                 f"{DATA_ENV} at a good copy."
             )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        Path(tmp).unlink(missing_ok=True)
-        raise DataIntegrityError(
-            f"{src} is truncated or corrupted ({type(e).__name__}: {e}); checksum mismatch: "
-            f"archive MD5 expected {gz_md5}, got {got_gz}. Reinstall it "
-            f"(`apt-get install --reinstall dataset-fashion-mnist`) or point {DATA_ENV} at a good copy."
-        ) from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _raw_complete(raw: Path) -> bool:

@@ -12,7 +12,6 @@ long run without retraining.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import shlex
@@ -25,16 +24,18 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
+from . import results
 from .checkpoints import save_checkpoint
 from .data import TensorLoader, fast_loaders
 from .device import amp_name, fastest_amp, get_device, machine_line
 from .train import evaluate, fit
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "results" / "degradation.csv"
+#: The small run's cached table, found by :func:`resnet_tutorial.results.locate` (see there for the order).
+DEFAULT_PATH = results.path("degradation.csv")
 #: The full-scale run (all 60,000 images; `degradation --full`) and its trained nets
 #: (``plain56.pt``, ``resnet56.pt``, ... for :func:`~resnet_tutorial.checkpoints.load_model`).
-FULL_PATH = DEFAULT_PATH.with_name("degradation_full.csv")
-FULL_WEIGHTS = DEFAULT_PATH.with_name("degradation_full")
+FULL_PATH = results.path("degradation_full.csv")
+FULL_WEIGHTS = results.path("degradation_full")
 KINDS = ("plain", "resnet")
 COLUMNS = ["kind", "depth", "model", "params", "epoch", "train_loss", "train_error", "test_loss",
            "test_error", "lr", "seconds"]
@@ -228,10 +229,9 @@ def _clean_train_loader(run: _Run) -> TensorLoader:
 def _resume(out, run: _Run) -> tuple[dict, dict]:
     """Models already finished by an earlier run with the same settings: ``({name: (rows, summary)}, meta)``."""
     out = Path(out)
-    meta_path = out.with_suffix(".json")
-    if not out.is_file() or not meta_path.is_file():
+    if not out.is_file() or not results.meta_path(out).is_file():
         return {}, {}
-    meta = json.loads(meta_path.read_text())
+    meta = results.read_json(results.meta_path(out))
     changed = {k: (meta["settings"].get(k), v) for k, v in run.settings.items()
                if k not in ("depths", "kinds") and meta["settings"].get(k) != v}
     if changed:
@@ -304,11 +304,6 @@ def _duration(seconds: float) -> str:
 
 def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str | None, complete: bool,
           models: dict | None = None) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, out)
     meta = {
         "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
         "settings": settings,
@@ -321,29 +316,26 @@ def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str
     }
     if models:
         meta["models"] = models
-    meta_path = out.with_suffix(".json")
-    tmp = meta_path.with_name(meta_path.name + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, meta_path)
+    results.save_table(table, out, meta)
 
 
 def load_degradation(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The cached table (``results/degradation.csv`` by default); settings in ``.attrs["meta"]``.
+    """The cached table (the small run, ``degradation.csv``, by default); settings in ``.attrs["meta"]``.
+
+    ``path=None`` looks the cache up with :func:`resnet_tutorial.results.locate`.
 
     Lessons: 08.
     """
-    path = Path(path) if path is not None else DEFAULT_PATH
+    if path is None:
+        path = results.locate("degradation.csv")
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"no cached degradation results at {path}; create them with "
-            f"`python -m resnet_tutorial degradation --out {path}`"
-        )
-    table = pd.read_csv(path)
+        name = path.name if path.name in results.REBUILD else "degradation.csv"
+        raise results.missing(name, path, "no cached degradation results")
+    table = results.load_table(path)
     missing = set(COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"{path} is not a degradation table: missing columns {sorted(missing)}")
     floats = ["train_loss", "train_error", "test_loss", "test_error", "lr", "seconds"]
     table[floats] = table[floats].astype(float)  # "0" (a final lr) would read back as int
-    meta_path = path.with_suffix(".json")
-    table.attrs["meta"] = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     return table

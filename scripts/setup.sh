@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent setup for a fresh machine: system packages (FashionMNIST and
 # Chromium, where apt is usable), a project-local virtual environment with the
-# pinned dependencies, the named Jupyter kernel, and the data check.
+# locked dependencies (constraints.txt), the named Jupyter kernel, and the data check.
 # Re-running is fast: each step is skipped when its inputs did not change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,16 +25,22 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
-# 2. The virtual environment, reinstalled only when pyproject.toml changed.
+# 2. The virtual environment with the locked set CI tests (constraints.txt; pyproject.toml has
+#    the ranges), reinstalled only when pyproject.toml or constraints.txt changed.
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  say "$("$PY" -V 2>&1) is too old for the locked set (constraints.txt needs Python >= 3.11): run with PYTHON=python3.11,"
+  say "or install the package's ranges into an environment of your own: pip install '.[lab]' (docs/RUNNING.md)"
+  exit 1
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   "$PY" -m venv "$VENV"
 fi
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  say "installing the package and its pinned dependencies (first time: about 2 minutes, 5.5 GB)"
+  say "installing the package and the locked set of constraints.txt (first time: about 2 minutes, 5.5 GB)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[lab,test]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

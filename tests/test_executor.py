@@ -49,7 +49,8 @@ print(json.dumps(times))
 def _explorer_notebook(tmp_path: Path) -> Path:
     """Lesson 03's first code cell (imports) and its first explorer cell, as committed."""
     nb = nbformat.read(LESSON_03, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    # the lesson's own code cells (after the setup cell every lesson starts with: scripts/setup_cell.py)
+    code = [c for c in nb.cells if c.cell_type == "code" and not c.source.startswith("# Setup (the same")]
     explorer = next(c for c in code if c.source.lstrip().startswith("explore("))
     mini = nbformat.v4.new_notebook(metadata=nb.metadata)
     mini.cells = [code[0], explorer]

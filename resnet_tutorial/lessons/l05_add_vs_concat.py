@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
+from .. import results
 from ..data import fashion_batch, fast_loaders
 from ..device import machine_line
 from ..diagnostics import grad_norms, num_params
@@ -247,16 +247,18 @@ def densenet_bookkeeping(layers: int = 6) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-CACHE = Path(__file__).resolve().parents[2] / "results" / "add_vs_cat.csv"
+#: The cached runs, found by :func:`resnet_tutorial.results.locate` (``add_vs_cat.csv``).
+CACHE = results.path("add_vs_cat.csv")
 
 
 def cache_add_cat_runs(depth: int = 14, epochs: int = 5, per_class: int = 600, test_per_class: int = 200,
-                       seeds: Sequence[int] = (0, 1, 2), out: str | os.PathLike = CACHE,
-                       progress: bool = True) -> pd.DataFrame:
+                       seeds: Sequence[int] = (0, 1, 2), out: str | os.PathLike | None = None,
+                       progress: bool = True, command: str | None = None) -> pd.DataFrame:
     """Longer add-vs-cat runs over several seeds, written to ``out`` (+ ``.json`` with the settings).
 
     What section 4 of the lesson plots instead of a 2-epoch live run;
-    ``python scripts/cache_add_vs_cat.py`` reproduces it.
+    ``python -m resnet_tutorial add-vs-cat`` reproduces it (``out=None``:
+    :func:`resnet_tutorial.results.output_path`).
     """
     start = time.perf_counter()
     frames = []
@@ -266,29 +268,24 @@ def cache_add_cat_runs(depth: int = 14, epochs: int = 5, per_class: int = 600, t
         h.insert(1, "seed", seed)
         frames.append(h)
     table = pd.concat(frames, ignore_index=True)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, out)
     meta = {"depth": depth, "epochs": epochs, "per_class": per_class, "test_per_class": test_per_class,
             "seeds": list(seeds), "batch_size": 64, "recipe": "train.fit defaults (SGD momentum 0.9, lr 0.1, cosine)",
             "wall_seconds": round(time.perf_counter() - start, 1), "machine": machine_line(),
             "torch": torch.__version__, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-            "command": "python scripts/cache_add_vs_cat.py"}
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+            "command": command or "python -m resnet_tutorial add-vs-cat"}
+    results.save_table(table, results.output_path("add_vs_cat.csv") if out is None else out, meta)
     return table
 
 
-def load_add_cat_runs(path: str | os.PathLike = CACHE) -> pd.DataFrame:
-    """The cached runs of :func:`cache_add_cat_runs` (settings in ``.attrs["meta"]``)."""
-    path = Path(path)
+def load_add_cat_runs(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The cached runs of :func:`cache_add_cat_runs` (settings in ``.attrs["meta"]``).
+
+    ``path=None`` looks the cache up with :func:`resnet_tutorial.results.locate`.
+    """
+    path = results.locate("add_vs_cat.csv") if path is None else Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no cached add-vs-cat runs at {path}; create them with `python scripts/cache_add_vs_cat.py`")
-    table = pd.read_csv(path)
-    meta = path.with_suffix(".json")
-    table.attrs["meta"] = json.loads(meta.read_text()) if meta.is_file() else {}
-    return table
+        raise results.missing("add_vs_cat.csv", path, "no cached add-vs-cat runs")
+    return results.load_table(path)
 
 
 def plot_add_cat_runs(table: pd.DataFrame) -> Figure:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import math
 import os
 import platform
@@ -51,6 +50,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from .. import results
 from ..blocks import ResidualBlock
 from ..checkpoints import load_model
 from ..data import stratified_subset
@@ -69,10 +69,10 @@ __all__ = [
     "replication_table", "shatter_gradients", "train_twins", "train_without_bn",
 ]
 
-#: Where ``python -m resnet_tutorial why`` writes and the notebook reads (repository-relative).
-CACHE_DIR = Path(__file__).resolve().parents[2] / "results" / "lesson10"
+#: Where the notebook reads the cache (``lesson10``, found by :func:`resnet_tutorial.results.locate`).
+CACHE_DIR = results.path("lesson10")
 #: The trained nets of the full degradation run.
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "results" / "degradation_full"
+WEIGHTS_DIR = results.path("degradation_full")
 
 
 # ===========================================================================
@@ -1215,9 +1215,7 @@ def _load_nets(weights: Path, depths: Sequence[int]) -> dict[str, CifarResNet]:
         for kind in ("resnet", "plain"):
             path = weights / f"{kind}{depth}.pt"
             if not path.is_file():
-                raise FileNotFoundError(
-                    f"no trained net at {path}: train them with `python -m resnet_tutorial degradation --full "
-                    f"--depths 20 32 44 56 --epochs 12 --out results/degradation_full.csv --weights-dir {weights}`")
+                raise results.missing("degradation_full", weights, f"no trained net {path.name}")
             nets[f"{kind}{depth}"] = load_model(path)
     return nets
 
@@ -1271,19 +1269,13 @@ def _cache_nobn(s: Mapping[str, Any], log: Callable[[str], None]) -> dict[str, p
     return {"nobn_curves": curves, "nobn_summary": summary}
 
 
-def _write_csv(table: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
-
-
 def _part_done(out: Path, meta: dict, part: str, settings: dict) -> bool:
     done = meta.get("parts", {}).get(part)
     return (done is not None and done.get("settings") == settings
             and all((out / CACHE_FILES[t]).is_file() for t in PART_TABLES[part]))
 
 
-def build_cache(weights: str | os.PathLike = WEIGHTS_DIR, out: str | os.PathLike = CACHE_DIR,
+def build_cache(weights: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
                 depths: Sequence[int] = (20, 56), parts: Sequence[str] = PARTS, force: bool = False,
                 log: Callable[[str], None] = print, command: str | None = None) -> dict:
     """Compute the cached tables of lesson 10 from the trained nets in ``weights``; return the metadata.
@@ -1292,14 +1284,17 @@ def build_cache(weights: str | os.PathLike = WEIGHTS_DIR, out: str | os.PathLike
     soon as it is done, with its settings, wall time and machine in
     ``out/meta.json``; a part already there with the same settings is skipped
     (``force=True`` recomputes it), so an interrupted run continues.
+    ``weights=None``: the trained nets found by :func:`resnet_tutorial.results.locate`;
+    ``out=None``: :func:`resnet_tutorial.results.output_path`.
     """
-    weights, out = Path(weights), Path(out)
+    weights = results.path("degradation_full") if weights is None else Path(weights)
+    out = results.output_path("lesson10") if out is None else Path(out)
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
         raise ValueError(f"unknown part(s) {unknown}: choose from {PARTS}")
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = results.read_json(meta_path)
     meta.setdefault("parts", {})
     nets: dict[str, CifarResNet] | None = None
     for part in parts:
@@ -1315,28 +1310,27 @@ def build_cache(weights: str | os.PathLike = WEIGHTS_DIR, out: str | os.PathLike
             tables = {"lesion": _cache_lesion, "paths": _cache_paths, "landscape": _cache_landscape}[part](
                 nets, settings, log)
         for name, table in tables.items():
-            _write_csv(table, out / CACHE_FILES[name])
+            results.save_table(table, out / CACHE_FILES[name])
         meta["parts"][part] = {"settings": settings, "seconds": round(time.perf_counter() - t0, 1),
                                "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                                "machine": machine_line(), "torch": torch.__version__,
                                "python": platform.python_version()}
         meta["command"] = command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
         meta["weights"] = str(weights)
-        tmp = meta_path.with_name("meta.json.tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n")
-        os.replace(tmp, meta_path)
+        results.write_json(meta_path, meta)
         log(f"{part}: done in {meta['parts'][part]['seconds']:.0f} s")
     return meta
 
 
 def load_cache(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The cached tables (``{name: DataFrame}``, see ``CACHE_FILES``) plus ``"meta"`` (meta.json)."""
-    path = CACHE_DIR if path is None else Path(path)
-    missing = [f for f in CACHE_FILES.values() if not (path / f).is_file()]
-    if missing or not (path / "meta.json").is_file():
-        raise FileNotFoundError(
-            f"lesson 10's cache in {path} is incomplete (missing {missing or ['meta.json']}); create it with "
-            "`python -m resnet_tutorial why --weights results/degradation_full --out results/lesson10`")
+    """The cached tables (``{name: DataFrame}``, see ``CACHE_FILES``) plus ``"meta"`` (meta.json).
+
+    ``path=None`` looks the cache up with :func:`resnet_tutorial.results.locate`.
+    """
+    path = results.locate("lesson10") if path is None else Path(path)
+    missing = [f for f in [*CACHE_FILES.values(), "meta.json"] if not (path / f).is_file()]
+    if missing:
+        raise results.missing("lesson10", path, f"lesson 10's cache is incomplete (missing {missing})")
     cache: dict[str, Any] = {name: pd.read_csv(path / f) for name, f in CACHE_FILES.items()}
-    cache["meta"] = json.loads((path / "meta.json").read_text())
+    cache["meta"] = results.read_json(path / "meta.json")
     return cache
