@@ -42,7 +42,9 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("render_s", "PNG + close (s)"),
         ("png_kib", "PNG (KiB)"),
     ],
-    "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"), ("notes", "notes")],
+    "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"),
+                ("fast_avx2_s", "FAST mode, AVX2 (s)"), ("full_avx2_s", "full mode, AVX2 (s)"),
+                ("full_native_ok", "full ≤ 5 min"), ("full_avx2_ok", "full, AVX2 ≤ 10 min"), ("notes", "notes")],
 }
 DEFAULT_HEAD = """# Benchmarks
 
