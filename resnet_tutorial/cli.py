@@ -236,7 +236,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 # more images/s on AVX2 (2 threads: 2005 vs 549 images/s) and still reaches 93.19 % in 10
 # epochs (14 epochs: also 93.19 %; ResNet-32 with the same stem: 1.8x slower per epoch).
 #
-# `--recipe lesson-bf16` / `lesson-fp32` run the same two on lesson 07's budget (20,000 images, 5 epochs).
+# `--recipe lesson` is lesson 07's full mode: the fp32 recipe's net, bf16 where native, 20,000 images, 5 epochs.
 RECIPES = {name: r for name, r in _ALL_RECIPES.items() if r.task == "train"}
 #: What ``--recipe`` accepts: the train recipes and lesson 07's (the same on a smaller budget).
 TRAIN_CHOICES = {name: r for name, r in _ALL_RECIPES.items() if r.task in ("train", "lesson")}
@@ -306,8 +306,8 @@ def _add_train_parser(sub, recipe) -> None:
     )
     t.add_argument("--recipe", choices=["auto", *TRAIN_CHOICES], default="auto",
                    help="the defaults below: 'bf16' (GPUs, CPUs with native bf16) or 'fp32' (other CPUs: "
-                   "first conv with stride 2); auto picks by machine and prints its choice; 'lesson-bf16' / "
-                   "'lesson-fp32': the same on lesson 07's budget (20,000 images, 5 epochs)")
+                   "first conv with stride 2); auto picks by machine and prints its choice; 'lesson': lesson 07's "
+                   "budget (the fp32 recipe's net, bf16 where native, 20,000 images, 5 epochs)")
     t.add_argument("--model", default=recipe.model, help="a name from resnet_tutorial.models.list_models()")
     t.add_argument("--width", type=_positive_int, default=recipe.model_kwargs.get("width", 1),
                    help="channel multiplier of the CIFAR-style ResNets (resnet20, ...)")

@@ -34,8 +34,8 @@ def _train_line(name: str) -> tuple[dict, str]:
 
 
 @pytest.mark.parametrize("name, result", [("bf16", "time_to_accuracy"), ("fp32", "time_to_accuracy_fp32"),
-                                          ("lesson-bf16", "time_to_accuracy_lesson-bf16"),
-                                          ("lesson-fp32", "time_to_accuracy_lesson-fp32")])
+                                          ("lesson", "time_to_accuracy_lesson"),
+                                          ("lesson", "time_to_accuracy_lesson_fp32")])
 def test_train_recipes_are_the_ones_their_benchmark_ran(name, result):
     """The time-to-accuracy line records exactly the recipe's settings, on the kind of CPU it is for."""
     if not (RESULTS / f"{result}.json").is_file():
@@ -52,7 +52,9 @@ def test_train_recipes_are_the_ones_their_benchmark_ran(name, result):
     if bf16_cpu is not None:  # older results did not record the CPU kind
         assert ("cpu-bf16" if bf16_cpu else "cpu") in r.picked_on
         assert f"amp {'bf16' if bf16_cpu else 'off'}" in line  # what "fast" meant on that CPU
-    figure = re.search(r"([\d.]+) % test accuracy in ([\d,]+) s", r.measured)
+    figure = re.search(rf"([\d.]+) % test accuracy in ([\d,]+) s[^;]*\((?:benchmarks/results/)?{result}\.json\)",
+                       r.measured)
+    assert figure, f"the recipe's `measured` quotes no figure from {result}.json"
     if figure:  # the figure the recipe quotes is the benchmark's final one
         assert float(figure[1]) == pytest.approx(100 * measured["summary"]["final_test_acc"], abs=0.005)
         assert float(figure[2].replace(",", "")) == pytest.approx(measured["summary"]["wall_clock_s"], abs=0.5)
@@ -91,14 +93,14 @@ def test_add_vs_cat_recipe_is_the_cached_runs():
 
 
 # ----------------------------------------------------------------- the choice per machine
-@pytest.mark.parametrize("bf16, cpu_train, cpu_lesson", [(True, "bf16", "lesson-bf16"), (False, "fp32", "lesson-fp32")])
-def test_pick_by_device_and_cpu_kind(native_bf16, bf16, cpu_train, cpu_lesson):
+@pytest.mark.parametrize("bf16, cpu_train", [(True, "bf16"), (False, "fp32")])
+def test_pick_by_device_and_cpu_kind(native_bf16, bf16, cpu_train):
     native_bf16(bf16)
     assert recipes.machine_kind("cpu") == ("cpu-bf16" if bf16 else "cpu")
     assert recipes.pick("train", "cpu").name == cpu_train
-    assert recipes.pick("lesson", "cpu").name == cpu_lesson
+    assert recipes.pick("lesson", "cpu").name == "lesson"  # one recipe; its amp "fast" follows the CPU
     assert recipes.pick("train", "cuda").name == "bf16"  # GPUs: the bf16 recipe (amp fast = CUDA's autocast)
-    assert recipes.pick("lesson", "cuda:0").name == "lesson-bf16"
+    assert recipes.pick("lesson", "cuda:0").name == "lesson"
     assert recipes.pick("degradation-full", "cpu").name == "degradation-full"  # one recipe everywhere
     # the command line picks the same way
     assert cli._chosen_recipe(["train", "--device", "cpu"]) == cpu_train
@@ -108,10 +110,14 @@ def test_pick_by_device_and_cpu_kind(native_bf16, bf16, cpu_train, cpu_lesson):
     assert recipes.resolve_amp("fast", "cuda") == "auto"
 
 
-def test_the_fp32_recipes_differ_from_the_bf16_ones_only_by_the_stem():
-    for a, b in (("bf16", "fp32"), ("lesson-bf16", "lesson-fp32")):
-        diff = {k for k, v in recipes._settings(recipes.get(a)).items() if recipes._settings(recipes.get(b))[k] != v}
-        assert diff == {"model_kwargs"} and recipes.get(b).model_kwargs == {"stem_stride": 2}
+def _diff(a: str, b: str) -> set[str]:
+    return {k for k, v in recipes._settings(recipes.get(a)).items() if recipes._settings(recipes.get(b))[k] != v}
+
+
+def test_the_fp32_recipe_differs_from_the_bf16_one_only_by_the_stem_and_the_lesson_only_by_its_budget():
+    assert _diff("bf16", "fp32") == {"model_kwargs"} and recipes.get("fp32").model_kwargs == {"stem_stride": 2}
+    assert _diff("fp32", "lesson") == {"epochs", "per_class"}
+    assert (recipes.get("lesson").epochs, recipes.get("lesson").per_class) == (5, 2000)
 
 
 def test_unknown_names_and_bad_fields_are_refused():
@@ -201,11 +207,11 @@ def test_estimate_scales_the_measured_rates(monkeypatch):
         return rates[train]
 
     monkeypatch.setattr(recipes, "throughput", fake_throughput)
-    r = recipes.get("lesson-bf16")
-    assert recipes.estimate_seconds(r, device="cpu") == pytest.approx(r.epochs * (20_000 / 400 + 2_000 / 2000))
+    r = recipes.get("lesson")
+    assert recipes.estimate_seconds(r, device="cpu") == pytest.approx(r.epochs * (20_000 / 400 + 10_000 / 2000))
     assert recipes.estimate_seconds(r, 1000, 2, "cpu", test_images=0) == pytest.approx(2 * 1000 / 400)
     assert seen[0] == ((1, 28, 28), r.batch_size, True, recipes.resolve_amp("fast", "cpu"), True)
     lines = []
     recipes.fit_recipe(r, device="cpu", progress=False, estimate=lines.append, epochs=1, per_class=2, test_per_class=1,
                        batch_size=10)
-    assert len(lines) == 1 and lines[0].startswith("recipe lesson-bf16 with") and "on this machine" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("recipe lesson with") and "on this machine" in lines[0]
