@@ -268,7 +268,10 @@ def pick(task: str = "train", device: str | torch.device | None = None) -> Recip
 
 
 def get(recipe: "str | Recipe") -> Recipe:
-    """A recipe by name (a :class:`Recipe` is returned as it is)."""
+    """A recipe by name (a :class:`Recipe` is returned as it is).
+
+    Lessons: 07.
+    """
     if isinstance(recipe, Recipe):
         return recipe
     if recipe not in RECIPES:
@@ -411,8 +414,6 @@ def fit_recipe(
     ``estimate`` (for example ``print``) a line with the expected time on this
     machine (:func:`estimate_seconds`) is passed to it before training starts.
     The history's ``attrs["recipe"]`` is ``recipe.to_dict()``.
-
-    Lessons: 07.
     """
     recipe = get(recipe).replace(**overrides) if overrides else get(recipe)
     device = _device.get_device(device)
