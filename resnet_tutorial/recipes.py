@@ -58,8 +58,6 @@ from .train import FitConfig, evaluate, fit, throughput
 #: The machine kinds a recipe is picked for: a CUDA GPU, a CPU that computes bf16
 #: natively (AVX512-BF16 / AMX), any other CPU (AVX2 laptops, Apple silicon, ...).
 KINDS = ("gpu", "cpu-bf16", "cpu")
-#: Fields of a recipe that set the data rather than the optimization.
-DATA_FIELDS = ("batch_size", "per_class", "test_per_class", "augment", "pad", "resize", "seed")
 
 
 @dataclass(frozen=True)
