@@ -40,15 +40,6 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _first_conv_channels(model) -> int:
-    import torch.nn as nn
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    return 1
-
-
 def cmd_data(args: argparse.Namespace) -> int:
     from .data import DataIntegrityError, ensure_fashion_mnist
 
@@ -79,7 +70,7 @@ def train_from_args(args: argparse.Namespace):
     start = time.perf_counter()
     ctx = init_from_env(args.device)
     say = print if ctx.is_main else (lambda *a, **k: None)
-    recipe = recipe_from_args(args)
+    recipe = recipe_from_args(args)  # (resolves --recipe auto)
     model = build_model(recipe)
     if args.sync_bn and ctx.distributed:
         model = convert_sync_batchnorm(model, ctx.device)
@@ -103,7 +94,7 @@ def train_from_args(args: argparse.Namespace):
     elapsed = time.perf_counter() - start
     say(f"train loss {last['train_loss']:.4f}, train accuracy {last['train_acc']:.4f} "
         f"({last['seconds']:.0f} s for the last epoch)")
-    say(f"test accuracy: {result['acc']:.4f} on {len(run.test_loader.images) * ctx.world_size} test images "
+    say(f"test accuracy: {result['acc']:.4f} on {len(run.test_loader.images)} test images "
         f"(test loss {result['loss']:.4f}; chance is 0.10{'; with test-time flips' if recipe.tta else ''})")
     if ctx.distributed:
         import torch.distributed as dist
@@ -129,6 +120,8 @@ def recipe_from_args(args: argparse.Namespace):
     from .recipes import get
     from .train import DEFAULT_WEIGHT_DECAY
 
+    if args.recipe == "auto":  # parsed without main(): the machine's choice
+        args.recipe = recipe_for(args.device or "auto")
     base = get(args.recipe)
     same_opt = args.optimizer == base.optimizer
     lr = args.lr if args.lr is not None else base.lr if same_opt else DEFAULT_LRS[args.optimizer]
@@ -304,7 +297,8 @@ def _add_train_parser(sub, recipe) -> None:
         "benchmarks/time_to_accuracy.py (resnet_tutorial/recipes.py holds them as data). Under torchrun every "
         "process runs this command; --batch-size is the global batch, split over the processes.",
     )
-    t.add_argument("--recipe", choices=["auto", *TRAIN_CHOICES], default="auto",
+    # the default is the recipe this parser was built for (main() builds it for the --recipe it pre-parsed)
+    t.add_argument("--recipe", choices=["auto", *TRAIN_CHOICES], default=recipe.name,
                    help="the defaults below: 'bf16' (GPUs, CPUs with native bf16) or 'fp32' (other CPUs: "
                    "first conv with stride 2); auto picks by machine and prints its choice; 'lesson': lesson 07's "
                    "budget (the fp32 recipe's net, bf16 where native, 20,000 images, 5 epochs)")
