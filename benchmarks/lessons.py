@@ -14,7 +14,7 @@ bf16; on a bf16 CPU this is somewhat slower than a real AVX2 machine), and
 records the capability the kernel's torch reported. The thread count is left
 at the machine's default, which is what a learner's kernel gets (torch threads
 are recorded). Each lesson's three slowest cells are recorded with their
-seconds (nbclient's timing of each cell). The executed copies are written as
+seconds (nbclient's timing of each cell), and every cell that took a second or more. The executed copies are written as
 HTML under ``build/benchmarks/lessons/<run>/`` (not timed), so a failure can be
 read there.
 
@@ -206,8 +206,9 @@ def run_lesson(path: Path, html_dir: Path, timeout: int | None) -> dict[str, Any
     start = time.perf_counter()
     try:
         nb, seconds = execute_notebook(path, timeout=timeout)
-        entry = {"seconds": round(seconds, 1), "status": "ok", "error": None,
-                 "slowest_cells": slowest(cell_seconds(nb))}
+        cells = cell_seconds(nb)
+        entry = {"seconds": round(seconds, 1), "status": "ok", "error": None, "slowest_cells": slowest(cells),
+                 "cells_over_1s": [[i, round(t, 1)] for i, t in cells if t >= 1.0]}
     except Exception as exc:  # report, record and go on with the next lesson
         nb = getattr(exc, "notebook", None)
         entry = {"seconds": round(time.perf_counter() - start, 1), "status": "failed", "error": error_line(exc)}
