@@ -32,7 +32,9 @@ SCRIPT_OF = {"time_to_accuracy_fp32": "time_to_accuracy", "throughput_fp32": "th
              "explorer_latency_depth100": "explorer_latency", "explorer_latency_avx2": "explorer_latency"}
 # Optional, per benchmark: (key, column title) in the order wanted; keys not named follow as they are.
 COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"), ("notes", "notes")],
+    "lessons": [("notebook", "lesson"), ("fast_s", "FAST mode (s)"), ("full_s", "full mode (s)"),
+                ("fast_avx2_s", "FAST mode, AVX2 (s)"), ("full_avx2_s", "full mode, AVX2 (s)"),
+                ("full_native_ok", "full ≤ 5 min"), ("full_avx2_ok", "full, AVX2 ≤ 10 min"), ("notes", "notes")],
 }
 DEFAULT_HEAD = """# Benchmarks
 

@@ -3,8 +3,9 @@
 A checkpoint is one ``torch.save`` dict: ``"model"`` (the state_dict), the
 ``"model_spec"`` (registry name and constructor arguments, as nanoGPT keeps
 ``model_args``), and whatever the caller adds (optimizer, scheduler, epoch,
-history, random-number-generator states). Everything in it loads with
-``torch.load(..., weights_only=True)``.
+history, random-number-generator states; :func:`~resnet_tutorial.train.fit`
+adds its ``"config"`` and the ``"recipe"`` it followed, as nanoGPT keeps its
+config). Everything in it loads with ``torch.load(..., weights_only=True)``.
 
 Taught in lesson 07 (save, reload, resume).
 """
@@ -134,6 +135,9 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
 
     ``load_model("results/degradation_full/resnet56.pt")`` needs no other
     information: the checkpoint names the registry entry and its arguments.
+    The model's ``recipe`` attribute is the recipe the file says it was trained
+    with (``Recipe.to_dict()``), or ``None`` for files saved without one;
+    :func:`resnet_tutorial.recipes.recipe_of` names it ("unknown" for ``None``).
 
     Lessons: 10.
     """
@@ -149,4 +153,5 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         )
     model = create_model(spec["name"], **spec["kwargs"])
     model.load_state_dict(state["model"])
+    model.recipe = state.get("recipe")
     return model.to(map_location).eval()

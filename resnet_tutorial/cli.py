@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import results
+from .device import AMP_CHOICES
+from .recipes import RECIPES as _ALL_RECIPES
 
 
 def _positive_int(text: str) -> int:
@@ -43,15 +45,6 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _first_conv_channels(model) -> int:
-    import torch.nn as nn
-
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    return 1
-
-
 def cmd_data(args: argparse.Namespace) -> int:
     from .data import DataIntegrityError, ensure_fashion_mnist
 
@@ -69,69 +62,45 @@ def cmd_data(args: argparse.Namespace) -> int:
 def train_from_args(args: argparse.Namespace):
     """Run ``train`` as parsed from the command line and return the trained model.
 
+    The options are the chosen recipe (``--recipe``) with every option given
+    replacing its field; :func:`resnet_tutorial.recipes.fit_recipe` trains.
     The same code runs in one process and under ``torchrun`` (then every
     process calls it; only rank 0 prints and writes the checkpoint).
     """
     import time
 
-    import torch
-
-    from .data import fast_loaders
     from .distributed import convert_sync_batchnorm, init_from_env, params_checksum
-    from .models import create_model
-    from .device import fastest_amp
-    from .train import evaluate, fit
+    from .recipes import build_model, fit_recipe, resolve_amp
 
     start = time.perf_counter()
     ctx = init_from_env(args.device)
     say = print if ctx.is_main else (lambda *a, **k: None)
-    if args.batch_size % ctx.world_size:
-        raise ValueError(
-            f"--batch-size {args.batch_size} is the global batch and must divide evenly over "
-            f"{ctx.world_size} processes: use a multiple of {ctx.world_size}"
-        )
-    if args.lr is None:
-        args.lr = DEFAULT_ADAMW_LR if args.optimizer == "adamw" else DEFAULT_SGD_LR
-    torch.manual_seed(args.seed)
-    model_kw = {"width": args.width} if args.width != 1 else {}
-    if args.stem_stride != 1:
-        model_kw["stem_stride"] = args.stem_stride
-    model = create_model(args.model, num_classes=10, **model_kw)
+    recipe = recipe_from_args(args)  # (resolves --recipe auto)
+    model = build_model(recipe)
     if args.sync_bn and ctx.distributed:
         model = convert_sync_batchnorm(model, ctx.device)
-    in_channels = _first_conv_channels(model)
-    train_loader, test_loader = fast_loaders(
-        batch_size=args.batch_size // ctx.world_size, per_class=args.subset, test_per_class=args.test_subset,
-        resize=args.resize, device=ctx.device, augment=args.augment, pad=args.pad, seed=args.seed,
-        in_channels=in_channels, num_replicas=ctx.world_size, rank=ctx.rank,
-    )
     checkpoint = Path(args.checkpoint) if args.checkpoint else Path("checkpoints") / f"{args.model}.pt"
-    n_train = len(train_loader.images)
+    n_train = 60_000 if recipe.per_class is None else 10 * recipe.per_class
     procs = f" x {ctx.world_size} processes" if ctx.distributed else ""
-    amp = fastest_amp(ctx.device) if args.amp == "fast" else args.amp
     say(f"training {args.model}{'' if args.width == 1 else f' (width x{args.width})'} on {n_train} "
-        f"FashionMNIST images for {args.epochs} epoch(s) on {ctx.device}{procs} "
-        f"({args.optimizer}, lr {args.lr:g}, batch {args.batch_size}, {args.schedule}, "
-        f"augment {'on' if args.augment else 'off'}, label smoothing {args.label_smoothing:g}, "
-        f"amp {({None: 'auto', False: 'off'}).get(amp, amp)}"
+        f"FashionMNIST images for {recipe.epochs} epoch(s) on {ctx.device}{procs} "
+        f"({recipe.optimizer}, lr {recipe.lr:g}, batch {recipe.batch_size}, {recipe.schedule}, "
+        f"augment {'on' if recipe.augment else 'off'}, label smoothing {recipe.label_smoothing:g}, "
+        f"amp {resolve_amp(recipe.amp, ctx.device)}"
         f"{'' if args.stem_stride == 1 else f', stem stride {args.stem_stride}'}; "
-        f"recipe {getattr(args, 'recipe', 'bf16')}, {_recipe_reason(getattr(args, 'recipe', 'bf16'))})")
-    history = fit(
-        model, train_loader, test_loader if args.eval_every_epoch else None, epochs=args.epochs,
-        optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        label_smoothing=args.label_smoothing, nesterov=args.optimizer == "sgd", device=ctx.device,
-        amp=amp, channels_last=args.channels_last, seed=args.seed, checkpoint=checkpoint,
-        resume=args.resume, progress=not args.no_progress,  # per-epoch tests without flips: half the cost
+        f"recipe {args.recipe}, {_recipe_reason(args.recipe)})")
+    run = fit_recipe(
+        recipe, model, device=ctx.device, checkpoint=checkpoint, resume=args.resume,
+        progress=not args.no_progress, test_each_epoch=args.eval_every_epoch,
         on_epoch_end=(lambda row: say(_epoch_line(row, time.perf_counter() - start))),
     )
-    result = evaluate(model, test_loader, ctx.device, amp=amp,
-                      channels_last=args.channels_last, tta=args.tta)
-    last = history.iloc[-1]
+    result = run.evaluate()  # with test-time flips if asked for (the per-epoch tests go without)
+    last = run.history.iloc[-1]
     elapsed = time.perf_counter() - start
     say(f"train loss {last['train_loss']:.4f}, train accuracy {last['train_acc']:.4f} "
         f"({last['seconds']:.0f} s for the last epoch)")
-    say(f"test accuracy: {result['acc']:.4f} on {len(test_loader.images)} test images "
-        f"(test loss {result['loss']:.4f}; chance is 0.10{'; with test-time flips' if args.tta else ''})")
+    say(f"test accuracy: {result['acc']:.4f} on {len(run.test_loader.images)} test images "
+        f"(test loss {result['loss']:.4f}; chance is 0.10{'; with test-time flips' if recipe.tta else ''})")
     if ctx.distributed:
         import torch.distributed as dist
 
@@ -143,6 +112,38 @@ def train_from_args(args: argparse.Namespace):
     say(f"checkpoint saved to {checkpoint}")
     say(f"test_acc={result['acc']:.4f} elapsed_s={elapsed:.1f}")
     return model
+
+
+def recipe_from_args(args: argparse.Namespace):
+    """The recipe ``args.recipe`` with the options of the command line in its fields.
+
+    The parser's defaults are the recipe's own values, so an option not given
+    changes nothing. ``--lr`` / ``--weight-decay`` not given keep the recipe's
+    values for its optimizer; with another ``--optimizer`` they default to the
+    measured values for that one (:data:`DEFAULT_ADAMW_LR`, fit's weight decay).
+    """
+    from .recipes import get
+    from .train import DEFAULT_WEIGHT_DECAY
+
+    if args.recipe == "auto":  # parsed without main(): the machine's choice
+        args.recipe = recipe_for(args.device or "auto")
+    base = get(args.recipe)
+    same_opt = args.optimizer == base.optimizer
+    lr = args.lr if args.lr is not None else base.lr if same_opt else DEFAULT_LRS[args.optimizer]
+    wd = (args.weight_decay if args.weight_decay is not None
+          else base.weight_decay if same_opt else DEFAULT_WEIGHT_DECAY[args.optimizer])
+    model_kwargs = {k: v for k, v in base.model_kwargs.items() if k not in ("width", "stem_stride")}
+    if args.width != 1:
+        model_kwargs["width"] = args.width
+    if args.stem_stride != 1:
+        model_kwargs["stem_stride"] = args.stem_stride
+    return base.replace(
+        model=args.model, model_kwargs=model_kwargs, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=lr, weight_decay=wd, nesterov=args.optimizer == "sgd",
+        schedule=args.schedule, label_smoothing=args.label_smoothing, augment=args.augment, pad=args.pad,
+        resize=args.resize, amp=args.amp, channels_last=args.channels_last, tta=args.tta,
+        per_class=args.subset, test_per_class=args.test_subset, seed=args.seed,
+    )
 
 
 def _epoch_line(row: dict, elapsed: float) -> str:
@@ -180,16 +181,20 @@ def cmd_degradation(args: argparse.Namespace) -> int:
 
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
     args.out = args.out or str(results.output_path("degradation_full.csv" if args.full else "degradation.csv"))
-    if args.full:  # the full-scale run of lesson 08 / 10: all images, the train command's recipe
-        args.subset = args.test_subset = None
-        args.schedule, args.label_smoothing, args.augment, args.nesterov = "onecycle", 0.1, False, True
-        args.lr = DEFAULT_SGD_LR if args.lr is None else args.lr
+    # the full-scale run of lessons 08 / 10 (all images, the train command's recipe) or the small one;
+    # every option given replaces the recipe's field
+    recipe = "degradation-full" if args.full else "degradation-small"
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "schedule": args.schedule,
+             "label_smoothing": args.label_smoothing, "augment": args.augment, "nesterov": args.nesterov,
+             "amp": args.amp, "seed": args.seed}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if args.subset is not None:
+        overrides["per_class"] = args.subset
+    if args.test_subset is not None:
+        overrides["test_per_class"] = args.test_subset
     table = run_degradation(
-        depths=args.depths, epochs=args.epochs, per_class=args.subset, seed=args.seed,
-        device=args.device, progress=not args.no_progress, out=args.out, test_per_class=args.test_subset,
-        batch_size=args.batch_size, lr=0.1 if args.lr is None else args.lr, amp=args.amp, command=command,
-        schedule=args.schedule, label_smoothing=args.label_smoothing, augment=args.augment,
-        nesterov=args.nesterov, weights_dir=args.weights_dir, log=print, kinds=args.kinds,
+        depths=args.depths, recipe=recipe, device=args.device, progress=not args.no_progress, out=args.out,
+        command=command, weights_dir=args.weights_dir, log=print, kinds=args.kinds, **overrides,
     )
     last = table[table["epoch"] == table["epoch"].max()]
     print(last[["model", "train_error", "test_error"]].to_string(index=False))
@@ -228,8 +233,9 @@ def cmd_add_vs_cat(args: argparse.Namespace) -> int:
 
 
 # The default recipes of `train`, chosen by measurement (benchmarks/time_to_accuracy.py,
-# benchmarks/README.md): the fastest way found to >= 93 % test accuracy on 2 CPU cores.
-# Which one runs depends on the CPU (`--recipe auto`, printed at start):
+# benchmarks/README.md): the fastest way found to >= 93 % test accuracy on 2 CPU cores. They are
+# data in resnet_tutorial/recipes.py (RECIPES["bf16"], RECIPES["fp32"]); which one runs depends on
+# the CPU (`--recipe auto`, printed at start; recipes.pick("train")):
 #
 # "bf16", for CPUs that compute bf16 natively (AVX512-BF16/AMX) and for GPUs. Measured
 # (12-epoch runs, 1 thread each, two at a time): no augmentation 93.95 %, random crops
@@ -242,65 +248,47 @@ def cmd_add_vs_cat(args: argparse.Namespace) -> int:
 # stride 2 (14 x 14 feature maps from the start: a quarter of the arithmetic) trains 3.7x
 # more images/s on AVX2 (2 threads: 2005 vs 549 images/s) and still reaches 93.19 % in 10
 # epochs (14 epochs: also 93.19 %; ResNet-32 with the same stem: 1.8x slower per epoch).
-RECIPES: dict[str, dict] = {
-    "bf16": {
-        "model": "resnet20",
-        "width": 1,
-        "stem_stride": 1,
-        "epochs": 10,
-        "batch_size": 128,
-        "optimizer": "sgd",
-        "schedule": "onecycle",
-        "label_smoothing": 0.1,
-        "augment": False,
-        "pad": 2,
-        "tta": False,
-        "amp": "fast",  # bf16 on CPUs that compute in bf16 natively, auto (bf16/fp16) on GPUs
-        "channels_last": True,
-    },
-}
-RECIPES["fp32"] = {**RECIPES["bf16"], "stem_stride": 2}
+#
+# `--recipe lesson` is lesson 07's full mode: the fp32 recipe's net, bf16 where native, 20,000 images, 5 epochs.
+RECIPES = {name: r for name, r in _ALL_RECIPES.items() if r.task == "train"}
+#: What ``--recipe`` accepts: the train recipes and lesson 07's (the same on a smaller budget).
+TRAIN_CHOICES = {name: r for name, r in _ALL_RECIPES.items() if r.task in ("train", "lesson")}
 #: The recipe of CPUs with native bf16 (and of GPUs); ``recipe_for`` picks per machine.
 RECIPE = RECIPES["bf16"]
+#: The measured peak learning rates: the train recipes' for SGD, the short-budget recipe's for AdamW
+#: (the defaults of ``--lr`` when ``--optimizer`` is not the recipe's own).
+DEFAULT_SGD_LR = RECIPE.lr
+DEFAULT_ADAMW_LR = _ALL_RECIPES["short"].lr
+DEFAULT_LRS = {"sgd": DEFAULT_SGD_LR, "adamw": DEFAULT_ADAMW_LR}
 
 
-def recipe_for(device: str = "auto") -> str:
+def recipe_for(device: str | None = "auto") -> str:
     """The recipe name ``--recipe auto`` picks: ``"bf16"`` on GPUs and on CPUs that compute bf16
     natively, ``"fp32"`` on other CPUs (where the bf16 recipe is 3-4x slower)."""
-    import torch
+    from .recipes import pick
 
-    from .device import native_bf16
-
-    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    return "bf16" if on_gpu or native_bf16() else "fp32"
+    return pick("train", device).name
 
 
 def _recipe_reason(name: str) -> str:
     from .device import native_bf16
 
     where = "this CPU computes bf16 natively" if native_bf16() else "this CPU has no native bf16"
-    return f"{where}; --recipe {'fp32' if name == 'bf16' else 'bf16'} for the other"
+    others = [r.name for r in TRAIN_CHOICES.values() if r.task == TRAIN_CHOICES[name].task and r.name != name]
+    return f"{where}; --recipe {' or '.join(others) or 'auto'} for the other" if others else where
 
 
 def _chosen_recipe(argv: Sequence[str]) -> str:
     """Pre-parse ``--recipe`` and ``--device`` of a ``train`` command line (the recipe sets the defaults)."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--recipe", choices=["auto", *RECIPES], default="auto")
+    pre.add_argument("--recipe", choices=["auto", *TRAIN_CHOICES], default="auto")
     pre.add_argument("--device", default="auto")
     known, _ = pre.parse_known_args(list(argv)[1:])
     return recipe_for(known.device) if known.recipe == "auto" else known.recipe
 
 
-DEFAULT_SGD_LR = 0.2
-DEFAULT_ADAMW_LR = 4e-3
-
-
-def _amp(text: str):
-    return {"auto": None, "off": False}.get(text, text)
-
-
 def build_parser(recipe: str = "bf16") -> argparse.ArgumentParser:
-    """The command line; ``recipe`` (a key of ``RECIPES``) sets the defaults of ``train``."""
+    """The command line; ``recipe`` (a key of ``TRAIN_CHOICES``) sets the defaults of ``train``."""
     p = argparse.ArgumentParser(prog="resnet-tutorial", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -310,7 +298,7 @@ def build_parser(recipe: str = "bf16") -> argparse.ArgumentParser:
     d.add_argument("--no-download", action="store_true", help="never try torchvision's download")
     d.set_defaults(func=cmd_data)
 
-    _add_train_parser(sub, RECIPES[recipe])
+    _add_train_parser(sub, TRAIN_CHOICES[recipe])
 
     r = sub.add_parser("trace", help="print the layer-by-layer output shapes of a model")
     r.add_argument("model")
@@ -323,58 +311,61 @@ def build_parser(recipe: str = "bf16") -> argparse.ArgumentParser:
     return p
 
 
-def _add_train_parser(sub, recipe: dict) -> None:
+def _add_train_parser(sub, recipe) -> None:
     t = sub.add_parser(
         "train", help="train a model on FashionMNIST",
-        description="Train on FashionMNIST. The defaults are the recipe of benchmarks/time_to_accuracy.py "
-        "(see RECIPES in resnet_tutorial/cli.py: chosen by --recipe). Under torchrun every process runs this command; "
-        "--batch-size is the global batch, split over the processes.",
+        description="Train on FashionMNIST. The defaults are the recipe chosen by --recipe, measured with "
+        "benchmarks/time_to_accuracy.py (resnet_tutorial/recipes.py holds them as data). Under torchrun every "
+        "process runs this command; --batch-size is the global batch, split over the processes.",
     )
-    t.add_argument("--recipe", choices=["auto", *RECIPES], default="auto",
+    # the default is the recipe this parser was built for (main() builds it for the --recipe it pre-parsed)
+    t.add_argument("--recipe", choices=["auto", *TRAIN_CHOICES], default=recipe.name,
                    help="the defaults below: 'bf16' (GPUs, CPUs with native bf16) or 'fp32' (other CPUs: "
-                   "first conv with stride 2); auto picks by machine and prints its choice")
-    t.add_argument("--model", default=recipe["model"], help="a name from resnet_tutorial.models.list_models()")
-    t.add_argument("--width", type=_positive_int, default=recipe["width"],
+                   "first conv with stride 2); auto picks by machine and prints its choice; 'lesson': lesson 07's "
+                   "budget (the fp32 recipe's net, bf16 where native, 20,000 images, 5 epochs)")
+    t.add_argument("--model", default=recipe.model, help="a name from resnet_tutorial.models.list_models()")
+    t.add_argument("--width", type=_positive_int, default=recipe.model_kwargs.get("width", 1),
                    help="channel multiplier of the CIFAR-style ResNets (resnet20, ...)")
-    t.add_argument("--stem-stride", type=int, choices=[1, 2], default=recipe["stem_stride"],
+    t.add_argument("--stem-stride", type=int, choices=[1, 2], default=recipe.model_kwargs.get("stem_stride", 1),
                    help="2: the CIFAR-style ResNet's first conv halves the image (about 1/4 of the work)")
-    t.add_argument("--epochs", type=_positive_int, default=recipe["epochs"])
-    t.add_argument("--subset", type=_positive_int, default=None, metavar="N",
-                   help="train on N images per class (default: all 6000)")
-    t.add_argument("--test-subset", type=_positive_int, default=None, metavar="N",
-                   help="test on N images per class (default: all 10,000 test images)")
-    t.add_argument("--batch-size", type=_positive_int, default=recipe["batch_size"],
+    t.add_argument("--epochs", type=_positive_int, default=recipe.epochs)
+    t.add_argument("--subset", type=_positive_int, default=recipe.per_class, metavar="N",
+                   help=f"train on N images per class (default: {recipe.per_class or 'all 6000'})")
+    t.add_argument("--test-subset", type=_positive_int, default=recipe.test_per_class, metavar="N",
+                   help=f"test on N images per class (default: {recipe.test_per_class or 'all 1000'})")
+    t.add_argument("--batch-size", type=_positive_int, default=recipe.batch_size,
                    help="global batch size (split over torchrun's processes)")
-    t.add_argument("--optimizer", choices=["sgd", "adamw"], default=recipe["optimizer"],
+    t.add_argument("--optimizer", choices=["sgd", "adamw"], default=recipe.optimizer,
                    help="sgd uses Nesterov momentum 0.9")
     t.add_argument("--lr", type=float, default=None,
                    help=f"peak learning rate (default: {DEFAULT_SGD_LR:g} for sgd, {DEFAULT_ADAMW_LR:g} for adamw)")
     t.add_argument("--weight-decay", type=float, default=None, help="default: 5e-4 (sgd), 0.05 (adamw)")
-    t.add_argument("--schedule", choices=["onecycle", "cosine", "none"], default=recipe["schedule"])
-    t.add_argument("--label-smoothing", type=float, default=recipe["label_smoothing"])
-    t.add_argument("--resize", type=_positive_int, default=None, help="resize images (e.g. 224 for post 000's model)")
+    t.add_argument("--schedule", choices=["onecycle", "cosine", "none"], default=recipe.schedule)
+    t.add_argument("--label-smoothing", type=float, default=recipe.label_smoothing)
+    t.add_argument("--resize", type=_positive_int, default=recipe.resize,
+                   help="resize images (e.g. 224 for post 000's model)")
     aug = t.add_mutually_exclusive_group()
-    aug.add_argument("--augment", dest="augment", action="store_true", default=recipe["augment"],
+    aug.add_argument("--augment", dest="augment", action="store_true", default=recipe.augment,
                      help="random crops (from a --pad border) and horizontal flips")
     aug.add_argument("--no-augment", dest="augment", action="store_false")
-    t.add_argument("--pad", type=int, default=recipe["pad"], help="border in pixels for random crops")
+    t.add_argument("--pad", type=int, default=recipe.pad, help="border in pixels for random crops")
     tta = t.add_mutually_exclusive_group()
-    tta.add_argument("--tta", dest="tta", action="store_true", default=recipe["tta"],
+    tta.add_argument("--tta", dest="tta", action="store_true", default=recipe.tta,
                      help="test-time augmentation: average the predictions of each image and its mirror image")
     tta.add_argument("--no-tta", dest="tta", action="store_false")
     t.add_argument("--eval-every-epoch", action=argparse.BooleanOptionalAction, default=True,
                    help="print the test accuracy after every epoch (costs one test pass per epoch)")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-    t.add_argument("--amp", type=_amp, default=recipe["amp"],
-                   help="fast (default: bf16 on CPUs with native bf16, auto on GPUs), auto (bf16/fp16 on "
-                   "CUDA, off elsewhere), off, bf16, fp16")
-    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=recipe["channels_last"],
+    t.add_argument("--amp", choices=AMP_CHOICES, default=recipe.amp,
+                   help="fast (default: bf16 on CPUs with native bf16, off on other CPUs, auto on GPUs), auto "
+                   "(bf16/fp16 on CUDA, off elsewhere), off, bf16, fp16")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=recipe.channels_last,
                    help="NHWC memory layout (faster convolutions on CPUs and tensor cores)")
     t.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)")
     t.add_argument("--checkpoint", default=None, help="default: checkpoints/<model>.pt")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=recipe.seed)
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -383,27 +374,33 @@ def _add_degradation_parser(sub) -> None:
     g = sub.add_parser(
         "degradation", help="plain vs residual networks at growing depth (lessons 08 and 10)",
         description="Train plain and residual 6n+2 networks on FashionMNIST and cache their curves. "
-        "--full is the full-scale run: all 60,000 training and 10,000 test images with the train "
-        "command's recipe (SGD Nesterov, one-cycle lr 0.2, label smoothing 0.1, no augmentation). "
-        "With --weights-dir the run is resumable (rerun the same command after an interruption) "
+        "The defaults are the recipe 'degradation-small' of resnet_tutorial/recipes.py (the cached "
+        "results/degradation.csv); --full is 'degradation-full', the full-scale run: all 60,000 training and "
+        "10,000 test images with the train command's recipe (SGD Nesterov, one-cycle lr 0.2, label smoothing "
+        "0.1, no augmentation). Every option given replaces the recipe's value. With --weights-dir the run is resumable (rerun the same command after an interruption) "
         "and keeps every trained net.",
     )
     g.add_argument("--depths", type=int, nargs="+", default=[8, 20, 56])
     g.add_argument("--kinds", nargs="+", choices=["plain", "resnet"], default=["plain", "resnet"])
-    g.add_argument("--epochs", type=_positive_int, default=15)
     g.add_argument("--full", action="store_true",
-                   help="all images and the train recipe (overrides --subset, --test-subset, --schedule, ...)")
-    g.add_argument("--subset", type=_positive_int, default=1200, metavar="N", help="training images per class")
-    g.add_argument("--test-subset", type=_positive_int, default=300, metavar="N", help="test images per class")
-    g.add_argument("--batch-size", type=_positive_int, default=128)
+                   help="the recipe 'degradation-full': all images, the train command's optimization")
+    g.add_argument("--epochs", type=_positive_int, default=None, help="default: 15 (12 with --full)")
+    g.add_argument("--subset", type=_positive_int, default=None, metavar="N",
+                   help="training images per class (default: 1200; all with --full)")
+    g.add_argument("--test-subset", type=_positive_int, default=None, metavar="N",
+                   help="test images per class (default: 300; all with --full)")
+    g.add_argument("--batch-size", type=_positive_int, default=None, help="default: 128")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate (default 0.1; 0.2 with --full)")
-    g.add_argument("--schedule", choices=["cosine", "onecycle"], default="cosine")
-    g.add_argument("--label-smoothing", type=float, default=0.0)
-    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                   help="random crops (4-pixel border) and flips")
-    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=False)
-    g.add_argument("--amp", type=_amp, default=None, help="auto (bf16 on CPU, fit's choice on GPUs), off, bf16")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--schedule", choices=["cosine", "onecycle"], default=None,
+                   help="default: cosine (onecycle with --full)")
+    g.add_argument("--label-smoothing", type=float, default=None, help="default: 0 (0.1 with --full)")
+    g.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crops (4-pixel border) and flips (default: on; off with --full)")
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="default: off (on with --full)")
+    g.add_argument("--amp", choices=AMP_CHOICES, default=None,
+                   help="default: fast (bf16 on CPUs with native bf16, off on other CPUs, auto on GPUs)")
+    g.add_argument("--seed", type=int, default=None, help="default: 0")
     g.add_argument("--device", default=None)
     g.add_argument("--out", default=None, help="the table (default: degradation.csv in the results folder, "
                    "see resnet_tutorial.results)")

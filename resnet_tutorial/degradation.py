@@ -6,8 +6,8 @@ residual twin, the same layers plus identity shortcuts, gets better with depth.
 :func:`run_degradation` trains ``plainD`` and ``resnetD`` (the 6n+2 CIFAR-style
 networks, option A zero-padding shortcuts) on FashionMNIST and records the
 per-epoch training and test error of each; the result is cached as a CSV plus
-a JSON file with the exact command and settings, so the lesson can show the
-long run without retraining.
+a JSON file with the exact command, settings and recipe
+(:mod:`resnet_tutorial.recipes`), so the lesson can show the long run without retraining.
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
 
 from . import results
 from .checkpoints import save_checkpoint
-from .data import TensorLoader, fast_loaders
-from .device import amp_name, fastest_amp, get_device, machine_line
-from .train import evaluate, fit
+from .data import TensorLoader
+from .device import get_device, machine_line
+from .recipes import Recipe, fit_recipe, make_loaders, recipe_of, resolve_amp
+from .recipes import get as get_recipe
+from .train import evaluate
 
 #: The small run's cached table, found by :func:`resnet_tutorial.results.locate` (see there for the order).
 DEFAULT_PATH = results.path("degradation.csv")
@@ -63,6 +65,7 @@ def build_model(kind: str, depth: int, num_classes: int = 10) -> torch.nn.Module
 class _Run:
     """What one call of :func:`run_degradation` trains and how (shared by every model)."""
 
+    recipe: Recipe
     settings: dict
     train_loader: TensorLoader
     test_loader: TensorLoader
@@ -74,41 +77,34 @@ class _Run:
 
 def run_degradation(
     depths: Sequence[int] = (8, 20, 56),
-    epochs: int = 15,
-    per_class: int | None = 1200,
-    seed: int = 0,
+    recipe: str | Recipe = "degradation-small",
+    *,
+    kinds: Sequence[str] = KINDS,
     device: str | torch.device | None = None,
     progress: bool = True,
     out: str | os.PathLike | None = None,
-    *,
-    kinds: Sequence[str] = KINDS,
-    test_per_class: int | None = 300,
-    batch_size: int = 128,
-    lr: float = 0.1,
-    amp: object = None,
-    channels_last: bool | None = None,
     command: str | None = None,
-    schedule: str = "cosine",
-    label_smoothing: float = 0.0,
-    augment: bool = True,
-    nesterov: bool = False,
     weights_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    **overrides: Any,
 ) -> pd.DataFrame:
-    """Train every ``kind × depth`` and return one row per model and epoch.
+    """Train every ``kind × depth`` by ``recipe`` and return one row per model and epoch.
 
     Columns: ``kind, depth, model, params, epoch, train_loss, train_error,
     test_loss, test_error, lr, seconds`` (errors in 0..1; training error is
     measured on the fly during each epoch, as in the paper's curves).
-    All models see the same subset, the same batches and the same recipe:
-    SGD, momentum 0.9 (Nesterov if asked), peak lr ``lr`` with a ``cosine`` or
-    ``onecycle`` schedule, weight decay 5e-4, ``label_smoothing``, and with
-    ``augment`` random crops from a 4-pixel padding + flips.
-    ``amp=None`` means bf16 autocast on CPUs that compute bf16 natively (measured
-    accuracy-neutral here), fp32 on other CPUs (emulated bf16 is 5-12x slower there),
-    and the automatic choice of :func:`~resnet_tutorial.train.fit` elsewhere.
-    With ``out`` the table is written after each model (a crash keeps what is
-    done) together with ``<out>.json`` that records the settings.
+    All models see the same subset, the same batches and the same recipe of
+    :mod:`resnet_tutorial.recipes`: ``"degradation-small"`` (the cached
+    ``results/degradation.csv``: 1,200 images per class, 15 epochs, SGD with
+    momentum 0.9 at lr 0.1 and a cosine schedule, random crops + flips) or
+    ``"degradation-full"`` (``results/degradation_full.csv``: all images, 12
+    epochs, the train command's one-cycle recipe); ``overrides`` replace its
+    fields (``epochs=1, per_class=6``). Both train with ``amp="fast"``: bf16
+    autocast on CPUs that compute bf16 natively (measured accuracy-neutral
+    here), fp32 on other CPUs (emulated bf16 is 5-12x slower there), CUDA's
+    autocast on GPUs. With ``out`` the table is written after each model (a
+    crash keeps what is done) together with ``<out>.json`` that records the
+    settings and the recipe.
 
     With ``weights_dir`` the run is resumable and keeps the trained nets: each
     model trains with a per-epoch checkpoint in ``weights_dir/checkpoints/`` (a
@@ -128,14 +124,12 @@ def run_degradation(
             raise ValueError(f"kinds must be among {KINDS}, got {k!r}")
     if weights_dir is not None and out is None:
         raise ValueError("weights_dir needs out=PATH too (the table that a resumed run continues)")
-    run = _prepare(depths, epochs, per_class, seed, device, progress, kinds=kinds,
-                   test_per_class=test_per_class, batch_size=batch_size, lr=lr, amp=amp,
-                   channels_last=channels_last, schedule=schedule, label_smoothing=label_smoothing,
-                   augment=augment, nesterov=nesterov, weights_dir=weights_dir, log=log)
+    recipe = get_recipe(recipe).replace(**overrides) if overrides else get_recipe(recipe)
+    run = _prepare(depths, kinds, recipe, device, progress, weights_dir, log)
     plan = [(k, d) for d in depths for k in kinds]  # in the order asked for (cheapest first by default)
     done, meta = _resume(out, run) if run.weights_dir is not None else ({}, {})
     todo = [(k, d) for k, d in plan if f"{k}{d}" not in done]
-    clock = _Clock([(f"{k}{d}", d) for k, d in todo], epochs, progress)
+    clock = _Clock([(f"{k}{d}", d) for k, d in todo], recipe.epochs, progress)
     t_start = time.perf_counter() - meta.get("wall_seconds", 0.0)
     for kind, depth in todo:
         name = f"{kind}{depth}"
@@ -143,40 +137,33 @@ def run_degradation(
         done[name] = (table, summary)
         if out is not None:
             _save(_ordered(done, plan), out, run.settings, time.perf_counter() - t_start, command,
-                  complete=len(done) == len(plan), models=_summaries(done))
+                  complete=len(done) == len(plan), models=_summaries(done), recipe=recipe.to_dict())
     clock.close()
     return _ordered(done, plan)
 
 
-def _prepare(depths, epochs, per_class, seed, device, progress, *, kinds, test_per_class, batch_size, lr, amp,
-             channels_last, schedule, label_smoothing, augment, nesterov, weights_dir, log) -> _Run:
+def _prepare(depths, kinds, recipe: Recipe, device, progress, weights_dir, log) -> _Run:
     device = get_device(device)
     # On CPU channels_last + bf16 autocast trains ResNet-20 about 2x faster than fp32 NCHW
     # (benchmarks/throughput.py) at the same test accuracy (measured: 76.0 vs 76.3 % and
-    # 78.1 vs 77.5 % after 4 epochs, two seeds), so the long run uses them.
-    if channels_last is None:
-        channels_last = device.type == "cpu"
-    if amp is None and device.type == "cpu":
-        # only where the CPU computes bf16 natively: emulated bf16 (AVX2) trains 5-12x slower than fp32
-        amp = fastest_amp(device)
-    train_loader, test_loader = fast_loaders(
-        batch_size=batch_size, per_class=per_class, test_per_class=test_per_class,
-        device=device, augment=augment, seed=seed,
-    )
+    # 78.1 vs 77.5 % after 4 epochs, two seeds), so the recipes use them where bf16 is native.
+    train_loader, test_loader = make_loaders(recipe, device)
+    r = recipe
+    # the same keys and values as the cached runs' JSON (a resumed run must match them)
     settings = {
-        "depths": list(depths), "kinds": list(kinds), "epochs": epochs, "per_class": per_class,
-        "test_per_class": test_per_class, "seed": seed, "batch_size": batch_size, "lr": lr,
-        "optimizer": "sgd", "momentum": 0.9, "nesterov": nesterov, "weight_decay": 5e-4,
-        "schedule": schedule, "label_smoothing": label_smoothing,
-        "augment": "random crop (pad 4) + horizontal flip" if augment else "none", "amp": amp_name(amp),
-        "channels_last": channels_last, "device": str(device),
+        "depths": list(depths), "kinds": list(kinds), "epochs": r.epochs, "per_class": r.per_class,
+        "test_per_class": r.test_per_class, "seed": r.seed, "batch_size": r.batch_size, "lr": r.lr,
+        "optimizer": r.optimizer, "momentum": r.momentum, "nesterov": r.nesterov, "weight_decay": r.weight_decay,
+        "schedule": r.schedule, "label_smoothing": r.label_smoothing,
+        "augment": f"random crop (pad {r.pad}) + horizontal flip" if r.augment else "none",
+        "amp": resolve_amp(r.amp, device), "channels_last": r.channels_last, "device": str(device),
     }
     say = log if log is not None else (lambda text: None)
     if progress and log is not None:
         from tqdm.auto import tqdm
 
         say = tqdm.write  # lines above the bars instead of through them
-    return _Run(settings, train_loader, test_loader, device, Path(weights_dir) if weights_dir else None,
+    return _Run(recipe, settings, train_loader, test_loader, device, Path(weights_dir) if weights_dir else None,
                 progress, say)
 
 
@@ -193,11 +180,9 @@ def _train_one(run: _Run, kind: str, depth: int, clock: "_Clock") -> tuple[pd.Da
                 f"test error {100 * (1 - row['test_acc']):.2f} %, {row['seconds']:.0f} s; {left}")
 
     clock.start(name)
-    hist = fit(model, run.train_loader, run.test_loader, epochs=s["epochs"], optimizer="sgd", lr=s["lr"],
-               schedule=s["schedule"], label_smoothing=s["label_smoothing"], nesterov=s["nesterov"],
-               device=run.device, amp=s["amp"], channels_last=s["channels_last"],
-               seed=s["seed"], progress=run.progress, checkpoint=checkpoint, resume=checkpoint is not None,
-               on_epoch_end=epoch_done)
+    hist = fit_recipe(run.recipe, model, loaders=(run.train_loader, run.test_loader), device=run.device,
+                      progress=run.progress, checkpoint=checkpoint, resume=checkpoint is not None,
+                      on_epoch_end=epoch_done).history
     params = sum(p.numel() for p in model.parameters())
     hist.insert(0, "params", params)
     hist.insert(0, "model", name)
@@ -211,10 +196,11 @@ def _train_one(run: _Run, kind: str, depth: int, clock: "_Clock") -> tuple[pd.Da
                "test_error": float(hist["test_error"].iloc[-1])}
     if run.weights_dir is not None:
         clean = evaluate(model, _clean_train_loader(run), run.device,
-                         amp=s["amp"], channels_last=s["channels_last"])
+                         amp=run.recipe.amp, channels_last=s["channels_last"])
         summary["train_error_eval"] = 1.0 - clean["acc"]
         save_checkpoint(run.weights_dir / f"{name}.pt", model.float().to(memory_format=torch.contiguous_format),
-                        history=hist.to_dict("records"), summary=summary, settings=s)
+                        history=hist.to_dict("records"), summary=summary, settings=s,
+                        recipe=run.recipe.to_dict())
         run.log(f"{name} done: {summary['train_error_eval'] * 100:.2f} % training error (eval mode, all "
                 f"{len(run.train_loader.images)} images), {summary['test_error'] * 100:.2f} % test error")
     return hist[COLUMNS], summary
@@ -303,7 +289,7 @@ def _duration(seconds: float) -> str:
 
 
 def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str | None, complete: bool,
-          models: dict | None = None) -> None:
+          models: dict | None = None, recipe: dict | None = None) -> None:
     meta = {
         "command": command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
         "settings": settings,
@@ -316,11 +302,15 @@ def _save(table: pd.DataFrame, out, settings: dict, seconds: float, command: str
     }
     if models:
         meta["models"] = models
+    if recipe is not None:
+        meta["recipe"] = recipe
     results.save_table(table, out, meta)
 
 
 def load_degradation(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The cached table (the small run, ``degradation.csv``, by default); settings in ``.attrs["meta"]``.
+    """The cached table (the small run, ``degradation.csv``, by default); settings in ``.attrs["meta"]``,
+    the name of the recipe that produced it in ``.attrs["recipe"]`` (``"unknown"`` for runs cached
+    before recipes were recorded, as the two in ``results/``).
 
     ``path=None`` looks the cache up with :func:`resnet_tutorial.results.locate`.
 
@@ -338,4 +328,5 @@ def load_degradation(path: str | os.PathLike | None = None) -> pd.DataFrame:
         raise ValueError(f"{path} is not a degradation table: missing columns {sorted(missing)}")
     floats = ["train_loss", "train_error", "test_loss", "test_error", "lr", "seconds"]
     table[floats] = table[floats].astype(float)  # "0" (a final lr) would read back as int
+    table.attrs["recipe"] = recipe_of(table.attrs["meta"])
     return table

@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 from .checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .device import autocast, autocast_dtype, get_device
+from .device import amp_name, autocast, autocast_dtype, get_device
 from .distributed import all_reduce_sum, average_buffers, is_distributed, is_main_process
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
@@ -48,8 +48,11 @@ class FitConfig:
 
     ``lr`` / ``weight_decay`` ``None`` take :data:`DEFAULT_LR` /
     :data:`DEFAULT_WEIGHT_DECAY` of the optimizer. ``amp`` uses the vocabulary
-    of :mod:`resnet_tutorial.device` (``"auto"``: autocast on CUDA only).
-    ``nesterov`` applies to SGD; ``tta`` evaluates with test-time flips.
+    of :mod:`resnet_tutorial.device` and is stored by its canonical name; the
+    default ``"auto"`` is autocast on CUDA GPUs and full fp32 on CPUs (``"fast"``
+    adds bf16 on CPUs that compute it natively). ``nesterov`` applies to SGD;
+    ``tta`` evaluates with test-time flips. The named, measured recipes that
+    fill these fields are in :mod:`resnet_tutorial.recipes`.
     """
 
     epochs: int = 1
@@ -60,7 +63,7 @@ class FitConfig:
     nesterov: bool = False
     schedule: str = "cosine"
     label_smoothing: float = 0.0
-    amp: Any = None
+    amp: str = "auto"
     channels_last: bool = False
     tta: bool = False
     seed: int | None = None
@@ -72,6 +75,7 @@ class FitConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        self.amp = amp_name(self.amp)
         self.lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
         self.weight_decay = DEFAULT_WEIGHT_DECAY[self.optimizer] if self.weight_decay is None else self.weight_decay
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -222,7 +226,7 @@ def evaluate(
     model: nn.Module,
     loader: Iterable,
     device: str | torch.device | None = None,
-    amp: Any = False,
+    amp: Any = "off",
     channels_last: bool = False,
     tta: bool = False,
 ) -> dict:
@@ -385,6 +389,7 @@ def fit(
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
+    recipe: dict | None = None,
     **options: Any,
 ) -> pd.DataFrame:
     """Train ``model`` for ``epochs`` epochs and return one history row per epoch.
@@ -402,6 +407,9 @@ def fit(
     ``on_epoch_end(row)`` is called with each epoch's history row, ``on_step(info)``
     after every optimizer step with ``{"epoch", "batch", "loss", "lr"}`` (live
     plots; an exception it raises, e.g. a Stop button's, ends training there).
+    Every checkpoint also holds the ``config`` (the :class:`FitConfig` as a dict) and,
+    if given, the ``recipe`` (``Recipe.to_dict()`` of :mod:`resnet_tutorial.recipes`)
+    the run follows, as nanoGPT keeps its config with the weights.
 
     Under ``torchrun`` (a process group is initialized, see
     :mod:`resnet_tutorial.distributed`) the model is wrapped in
@@ -443,6 +451,7 @@ def fit(
                                    **({"test_acc": f"{row['test_acc']:.3f}"} if test_loader is not None else {})})
         if checkpoint is not None and run.main:
             extra = {"scaler": run.scaler.state_dict()} if run.scaler is not None else {}
+            extra.update(config=dataclasses.asdict(cfg), **({"recipe": recipe} if recipe is not None else {}))
             save_checkpoint(checkpoint, model, run.opt, run.sched, epoch=epoch + 1, history=history,
                             rng=rng_state(), **extra)
     return pd.DataFrame(history, columns=HISTORY_COLUMNS)
@@ -456,7 +465,7 @@ def throughput(
     warmup: int = 1,
     device: str | torch.device | None = None,
     channels_last: bool = False,
-    amp: Any = False,
+    amp: Any = "off",
     train: bool = True,
 ) -> float:
     """Images per second of training steps (``train=True``) or forward passes, on random data.

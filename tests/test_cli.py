@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from resnet_tutorial import cli, data
+from resnet_tutorial import cli, data, recipes, train
 
 
 def test_data_quiet_prints_nothing_and_succeeds(capsys):
@@ -35,6 +35,26 @@ def test_train_runs_end_to_end_and_saves_a_checkpoint(tmp_path):
     assert "test accuracy:" in proc.stdout and "on 100 test images" in proc.stdout
     state = torch.load(ck, weights_only=True)
     assert state["epoch"] == 1 and "optimizer" in state
+    # the checkpoint says which recipe made it: this CPU's train recipe with the options given
+    label = recipes.recipe_of(state)
+    assert label.startswith(cli.recipe_for("cpu") + " with epochs=1") and "per_class=10, test_per_class=10" in label
+
+
+def test_train_options_are_the_recipe_with_the_given_fields_replaced():
+    for name in ("bf16", "fp32", "lesson"):
+        args = cli.build_parser(name).parse_args(["train", "--recipe", name])
+        args.recipe = name
+        assert cli.recipe_from_args(args) == recipes.get(name)  # no option given: exactly the recipe
+    args = cli.build_parser("fp32").parse_args(["train", "--epochs", "3", "--optimizer", "adamw", "--width", "2"])
+    args.recipe = "fp32"
+    assert cli.recipe_from_args(args).changes() == {
+        "epochs": 3, "optimizer": "adamw", "nesterov": False, "model_kwargs": {"stem_stride": 2, "width": 2},
+        # another optimizer without --lr / --weight-decay: the measured AdamW lr and fit's AdamW weight decay
+        "lr": recipes.get("short").lr, "weight_decay": train.DEFAULT_WEIGHT_DECAY["adamw"],
+    }
+    args = cli.build_parser("bf16").parse_args(["train", "--lr", "0.05", "--amp", "off", "--subset", "7"])
+    args.recipe = "bf16"
+    assert cli.recipe_from_args(args).changes() == {"lr": 0.05, "amp": "off", "per_class": 7}
 
 
 def test_trace_prints_the_shape_table(capsys):

@@ -37,6 +37,10 @@ def test_cache_round_trip_with_settings(tiny):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["complete"] and meta["settings"]["depths"] == [8, 14] and "torch" in meta
     assert loaded.attrs["meta"]["settings"]["per_class"] == 6
+    # the recipe is recorded beside the settings, with what the call changed
+    assert meta["recipe"]["name"] == "degradation-small"
+    assert meta["recipe"]["changes"] == {"epochs": 1, "batch_size": 20, "per_class": 6, "test_per_class": 3}
+    assert loaded.attrs["recipe"] == "degradation-small with epochs=1, batch_size=20, per_class=6, test_per_class=3"
 
 
 def test_plot_selects_depths(tiny):
@@ -65,6 +69,20 @@ def test_cli_writes_the_cache(tmp_path, capsys):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["command"].startswith("python -m resnet_tutorial degradation --depths 8")
     assert "resnet8" in capsys.readouterr().out
+    assert meta["recipe"]["name"] == "degradation-small" and meta["settings"]["epochs"] == 1
+
+
+def test_cli_full_is_the_full_runs_recipe(tmp_path):
+    out = tmp_path / "full.csv"
+    rc = cli.main(["degradation", "--full", "--depths", "8", "--kinds", "resnet", "--epochs", "1", "--subset", "2",
+                   "--test-subset", "2", "--device", "cpu", "--no-progress", "--out", str(out)])
+    assert rc == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["recipe"]["name"] == "degradation-full"
+    assert meta["recipe"]["changes"] == {"epochs": 1, "per_class": 2, "test_per_class": 2}
+    cached = json.loads((degradation.FULL_PATH.with_suffix(".json")).read_text())["settings"]
+    same = ("lr", "schedule", "label_smoothing", "augment", "nesterov", "batch_size", "weight_decay", "momentum")
+    assert {k: meta["settings"][k] for k in same} == {k: cached[k] for k in same}  # the cached full run's recipe
 
 
 def test_explorer_redraws_for_other_depths_and_panels(tiny):

@@ -216,7 +216,7 @@ def test_evaluate_tta_averages_an_image_and_its_mirror():
 
 
 def test_fastest_amp_picks_bf16_only_where_the_cpu_has_it():
-    assert device.fastest_amp("cuda") is None  # GPUs: fit's own automatic choice
+    assert device.fastest_amp("cuda") == "auto"  # GPUs: CUDA's autocast, fit's own automatic choice
     choice = device.fastest_amp("cpu")
     cpuinfo = Path("/proc/cpuinfo")
     if not cpuinfo.is_file():
@@ -224,4 +224,4 @@ def test_fastest_amp_picks_bf16_only_where_the_cpu_has_it():
     flags = set(cpuinfo.read_text().split())
     # the kernel's own report of the CPU: native bf16 is AVX512-BF16 or AMX-BF16
     assert (choice == "bf16") == bool(flags & {"avx512_bf16", "amx_bf16"})
-    assert choice in ("bf16", False)
+    assert choice in ("bf16", "off")  # canonical names (device.AMP_CHOICES), never None / False

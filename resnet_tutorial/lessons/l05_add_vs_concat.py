@@ -30,11 +30,12 @@ from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from .. import results
-from ..data import fashion_batch, fast_loaders
+from ..data import fashion_batch
 from ..device import machine_line
 from ..diagnostics import grad_norms, num_params
 from ..models import CifarResNet
-from ..train import fit
+from ..recipes import fit_recipe, recipe_of
+from ..recipes import get as get_recipe
 
 __all__ = [
     "compare_add_cat",
@@ -158,22 +159,23 @@ def block_input_grad_norms(merge: str = "add", depth: int = 8, batch_size: int =
 def compare_add_cat(
     depth: int = 8, epochs: int = 1, per_class: int = 50, test_per_class: int = 20,
     batch_size: int = 64, seed: int = 0, progress: bool = True,
-    device: str | torch.device | None = None, **fit_kwargs,
+    device: str | torch.device | None = None, **overrides,
 ) -> pd.DataFrame:
     """Train the add net and the cat net with identical data and settings.
 
-    Returns the two ``train.fit`` histories stacked, with ``merge`` and
-    ``params`` columns.
+    The recipe is ``"add-vs-cat"`` of :mod:`resnet_tutorial.recipes` (the one
+    the cached runs were made with: SGD with momentum 0.9, lr 0.1, cosine,
+    weight decay 5e-4, fp32), here with the given budget; ``overrides``
+    replace further fields. Returns the two ``train.fit`` histories stacked,
+    with ``merge`` and ``params`` columns.
     """
     frames = []
     for merge in ("add", "cat"):
-        train_loader, test_loader = fast_loaders(
-            batch_size=batch_size, per_class=per_class, test_per_class=test_per_class,
-            device=device, seed=seed,
-        )
         model = merge_network(merge, depth, seed=seed)
-        hist = fit(model, train_loader, test_loader, epochs=epochs, seed=seed,
-                   progress=progress, device=device, **fit_kwargs)
+        run = fit_recipe("add-vs-cat", model, device=device, progress=progress, epochs=epochs,
+                         per_class=per_class, test_per_class=test_per_class, batch_size=batch_size, seed=seed,
+                         model_kwargs={"depth": depth, "shortcut": "projection", "merge": merge}, **overrides)
+        hist = run.history
         hist.insert(0, "merge", merge)
         hist["params"] = num_params(model)
         frames.append(hist)
@@ -269,7 +271,11 @@ def cache_add_cat_runs(depth: int = 14, epochs: int = 5, per_class: int = 600, t
         frames.append(h)
     table = pd.concat(frames, ignore_index=True)
     meta = {"depth": depth, "epochs": epochs, "per_class": per_class, "test_per_class": test_per_class,
-            "seeds": list(seeds), "batch_size": 64, "recipe": "train.fit defaults (SGD momentum 0.9, lr 0.1, cosine)",
+            "seeds": list(seeds), "batch_size": 64,
+            # the recipe of the add runs (the cat runs differ only in model_kwargs["merge"])
+            "recipe": get_recipe("add-vs-cat").replace(
+                epochs=epochs, per_class=per_class, test_per_class=test_per_class,
+                model_kwargs={"depth": depth, "shortcut": "projection", "merge": "add"}).to_dict(),
             "wall_seconds": round(time.perf_counter() - start, 1), "machine": machine_line(),
             "torch": torch.__version__, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
             "command": command or "python -m resnet_tutorial add-vs-cat"}
@@ -278,14 +284,17 @@ def cache_add_cat_runs(depth: int = 14, epochs: int = 5, per_class: int = 600, t
 
 
 def load_add_cat_runs(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The cached runs of :func:`cache_add_cat_runs` (settings in ``.attrs["meta"]``).
+    """The cached runs of :func:`cache_add_cat_runs` (settings in ``.attrs["meta"]``; the recipe that
+    produced them named in ``.attrs["recipe"]``, "unknown" for a cache written before recipes were recorded).
 
     ``path=None`` looks the cache up with :func:`resnet_tutorial.results.locate`.
     """
     path = results.locate("add_vs_cat.csv") if path is None else Path(path)
     if not path.is_file():
         raise results.missing("add_vs_cat.csv", path, "no cached add-vs-cat runs")
-    return results.load_table(path)
+    table = results.load_table(path)
+    table.attrs["recipe"] = recipe_of(table.attrs["meta"])
+    return table
 
 
 def plot_add_cat_runs(table: pd.DataFrame) -> Figure:

@@ -1,7 +1,8 @@
 """Lesson 07 · Training on FashionMNIST: train a registry model on a subset, the training explorer,
 and what one epoch costs for the posts' models.
 
-The training loop itself is :func:`resnet_tutorial.train.fit`.
+The training loop itself is :func:`resnet_tutorial.train.fit`; the recipes (the lesson's full-mode
+``lesson-bf16`` / ``lesson-fp32``, the explorer's ``short``) are :mod:`resnet_tutorial.recipes`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..data import fast_loaders
-from ..device import get_device
 from ..models import create_model
 from ..plots import plot_history
-from ..train import fit, throughput
+from ..recipes import Recipe, fit_recipe
+from ..recipes import get as get_recipe
+from ..train import throughput
 
 __all__ = ["train_model", "training_explorer", "throughput_table", "DEFAULT_THROUGHPUT_CONFIGS"]
 
@@ -27,35 +28,31 @@ def train_model(
     per_class: int | None = 100,
     test_per_class: int | None = None,
     *,
-    batch_size: int = 32,
-    optimizer: str = "adamw",
-    lr: float | None = 4e-3,
-    augment: bool = False,
-    seed: int = 0,
+    recipe: str | Recipe = "short",
     device: str | torch.device | None = None,
     progress: bool = True,
-    **fit_kw: Any,
+    **overrides: Any,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Build (by registry name) and train a model on a FashionMNIST subset: ``(model, history)``.
 
-    The recipe the command line uses (AdamW, lr 4e-3, batch 32, cosine decay),
-    with the fast on-device loaders; the model is evaluated on ``test_per_class``
-    images per class each epoch (``None``: all 10,000 test images).
+    By ``recipe`` of :mod:`resnet_tutorial.recipes`, the tiny-budget ``"short"``
+    by default (AdamW, lr 4e-3, batch 32, cosine decay), with the given budget;
+    ``overrides`` replace further fields (``lr=1e-3``, ``batch_size=64``, ...).
+    The model is evaluated on ``test_per_class`` images per class each epoch
+    (``None``: all 10,000 test images).
     """
-    device = get_device(device)
-    name = model if isinstance(model, str) else type(model).__name__
+    base = get_recipe(recipe)
     if isinstance(model, str):
-        torch.manual_seed(seed)
+        name = model
+        overrides["model"] = model  # recorded in the recipe
+        torch.manual_seed(overrides.get("seed", base.seed))
         model = create_model(model, num_classes=10)
-    in_channels = next((m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d)), 1)
-    train_loader, test_loader = fast_loaders(
-        batch_size=batch_size, per_class=per_class, test_per_class=test_per_class, device=device,
-        augment=augment, seed=seed, in_channels=in_channels,
-    )
-    history = fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, lr=lr,
-                  device=device, seed=seed, progress=progress, **fit_kw)
-    history.attrs["model"] = name
-    return model, history
+    else:
+        name = type(model).__name__
+    run = fit_recipe(base, model, device=device, progress=progress, epochs=epochs, per_class=per_class,
+                     test_per_class=test_per_class, **overrides)
+    run.history.attrs["model"] = name
+    return model, run.history
 
 
 def training_explorer(
@@ -86,7 +83,7 @@ def throughput_table(
     steps: int = 2,
     device: str | torch.device | None = "cpu",
     channels_last: bool = False,
-    amp: Any = False,
+    amp: Any = "off",
     train_images: int = 60_000,
 ) -> pd.DataFrame:
     """Training speed of ``(model name, image side)`` pairs and what one epoch would cost.

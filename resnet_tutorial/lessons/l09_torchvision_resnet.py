@@ -26,8 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 from torch import nn
 
-from ..data import fast_loaders
-from ..train import fit
+from ..recipes import fit_recipe
+from ..train import DEFAULT_WEIGHT_DECAY
 
 __all__ = [
     "adapt_for_small_images",
@@ -233,14 +233,12 @@ def trainable_params(model: nn.Module) -> int:
 def finetune(
     model: nn.Module, epochs: int = 1, per_class: int = 20, test_per_class: int = 20,
     batch_size: int = 32, optimizer: str = "adamw", lr: float = 1e-3, seed: int = 0,
-    progress: bool = True, device: str | torch.device | None = None, **fit_kwargs: Any,
+    progress: bool = True, device: str | torch.device | None = None, **overrides: Any,
 ) -> pd.DataFrame:
     """Train ``model`` (1-channel input, 10 outputs) on a FashionMNIST subset at 28x28
-    with ``train.fit`` and return its history."""
-    in_channels = model.conv1.in_channels if hasattr(model, "conv1") else 1
-    train_loader, test_loader = fast_loaders(
-        batch_size=batch_size, per_class=per_class, test_per_class=test_per_class,
-        device=device, seed=seed, in_channels=in_channels,
-    )
-    return fit(model, train_loader, test_loader, epochs=epochs, optimizer=optimizer, lr=lr, seed=seed,
-               progress=progress, device=device, **fit_kwargs)
+    by the ``"finetune"`` recipe of :mod:`resnet_tutorial.recipes` (AdamW, cosine, fp32)
+    with the given budget, and return its history (``overrides`` replace further fields)."""
+    overrides.setdefault("weight_decay", DEFAULT_WEIGHT_DECAY[optimizer])  # fit's default for that optimizer
+    return fit_recipe("finetune", model, device=device, progress=progress, epochs=epochs, per_class=per_class,
+                      test_per_class=test_per_class, batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed,
+                      **overrides).history
