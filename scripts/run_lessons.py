@@ -4,6 +4,10 @@
     python scripts/run_lessons.py                 # every lesson, full settings
     python scripts/run_lessons.py --fast          # RESNET_TUTORIAL_FAST=1
     python scripts/run_lessons.py --images notebooks/01_*.ipynb   # also dump figures as PNG
+                                                                  # and a digest.md to read them with
+
+The executed notebook is written too (build/lessons/NN_name.ipynb), so
+``scripts/lesson_stats.py build/lessons`` can count words before the first output.
 
 Executes a copy in memory (the committed notebooks are never modified) with
 resnet_tutorial.executor, the executor the tests and benchmarks use too.
@@ -16,6 +20,8 @@ import base64
 import os
 import sys
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,17 +49,41 @@ def _write(nb, path: Path, out_dir: Path, images: bool, exporter) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     html, _ = exporter().from_notebook_node(nb)
     (out_dir / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
     if not images:
         return
     img_dir = out_dir / path.stem
     img_dir.mkdir(exist_ok=True)
-    n = 0
+    (img_dir / "digest.md").write_text(_digest(nb, img_dir), encoding="utf-8")
+
+
+def _digest(nb, img_dir: Path) -> str:
+    """The lesson as a reader meets it: markdown, code, text outputs, and the figures written as PNG files."""
+    lines, n = [f"# {img_dir.name}: executed, read top to bottom\n"], 0
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            lines.append(f"--- cell {i} (markdown)\n{cell.source}\n")
+            continue
+        if cell.cell_type != "code":
+            continue
+        lines.append(f"--- cell {i} (code)\n```python\n{cell.source}\n```")
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if "image/png" in data:
                 n += 1
-                (img_dir / f"cell{i:02d}_{n:02d}.png").write_bytes(base64.b64decode(data["image/png"]))
+                name = f"cell{i:02d}_{n:02d}.png"
+                (img_dir / name).write_bytes(base64.b64decode(data["image/png"]))
+                lines.append(f"[figure: {name}]")
+            text = output.get("text") or data.get("text/markdown") or data.get("text/plain")
+            if output.get("output_type") == "error":
+                text = f"{output.get('ename')}: {output.get('evalue')}"
+            if text and "image/png" not in data:
+                text = text if isinstance(text, str) else "".join(text)
+                lines.append("output:\n" + (text if len(text) < 3000 else text[:3000] + "\n...[cut]"))
+            if "application/vnd.jupyter.widget-view+json" in data:
+                lines.append("[widget: an explorer; its first frame is in the widget state, if saved]")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 The file is ``~/.cache/resnet-tutorial/progress.json`` (``$XDG_CACHE_HOME`` is
 honoured; ``RESNET_TUTORIAL_PROGRESS`` names another file, or a folder to keep
 ``progress.json`` in). It is written atomically (a temporary file, then
-``os.replace``); a corrupt file is set aside with a :class:`ProgressFileWarning`
+``results.atomic_path``); a corrupt file is set aside with a :class:`ProgressFileWarning`
 and progress starts afresh. A problem with the file never breaks a check.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from ..results import atomic_path
 from .catalogue import get_exercise, list_exercises
 
 #: Environment variable naming the progress file (or a folder to keep ``progress.json`` in).
@@ -45,21 +45,10 @@ def _valid(data: Any) -> bool:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then move it into place (``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    """Write ``data`` as JSON to ``path`` atomically (:func:`resnet_tutorial.results.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _load_progress(path: Path) -> dict[str, dict]:
@@ -80,7 +69,7 @@ def _load_progress(path: Path) -> dict[str, dict]:
         return dict(data["exercises"])
     backup = path.with_name(path.name + ".corrupt")
     try:
-        os.replace(path, backup)
+        path.replace(backup)
         _write_json_atomic(path, {"version": PROGRESS_VERSION, "exercises": {}})
         kept = f"the old file is kept as {backup}"
     except OSError as err:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..data import fashion_batch
 from ..device import torch_threads
-from ..diagnostics import SIGMOID_SATURATION, TANH_SATURATION, grad_norms, per_layer_factor
+from ..diagnostics import SIGMOID_SATURATION, TANH_SATURATION, activation_stats, grad_norms, per_layer_factor
 from ..live import LiveFigure, Panel, RunPlot, log_ticks, nice_limits
 from ..models import make_deep_net
 from ..plots import _require_columns
