@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # JupyterLab refuses to start as root without --allow-root.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lessons unit benchmarks bench-report mutation clean
+.PHONY: setup lab test lessons unit benchmarks bench-report mutation compat clean
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,11 @@ bench-report:
 mutation: setup
 	$(PY) -m pip install -q -r scripts/mutation-requirements.txt
 	$(PY) scripts/mutation.py $(MODULES)
+
+## Both ends of pyproject.toml's dependency ranges in fresh venvs (long: about an hour; several GB
+## of downloads the first time; not part of `make test`). Writes docs/compat.json and docs/COMPAT.md.
+compat:
+	bash scripts/check_compat.sh $(ENDS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -29,7 +29,7 @@ fi
 #    the ranges), reinstalled only when pyproject.toml or constraints.txt changed.
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   say "$("$PY" -V 2>&1) is too old for the locked set (constraints.txt needs Python >= 3.11): run with PYTHON=python3.11,"
-  say "or install the package's ranges into an environment of your own: pip install '.[lab]' (docs/RUNNING.md)"
+  say "or install the package's ranges into an environment of your own: pip install '.[lab]' (README, Other ways to run the course)"
   exit 1
 fi
 if [ ! -x "$VENV/bin/python" ]; then
