@@ -33,6 +33,7 @@ import torch.nn as nn
 from .checkpoints import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .device import amp_name, autocast, autocast_dtype, get_device
 from .distributed import all_reduce_sum, average_buffers, is_distributed, is_main_process
+from .modes import frozen
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds"]
 OPTIMIZERS = ("sgd", "adamw")
@@ -239,20 +240,18 @@ def evaluate(
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     dtype = autocast_dtype(amp, device)
-    was_training = model.training
-    model.eval()
     total_loss, correct, n = 0.0, 0, 0
-    for x, y in loader:
-        x, y = _to_device(x, device, channels_last), y.to(device)
-        with autocast(device, dtype):
-            out = model(x).float()
-            if tta:
-                probs = (out.softmax(1) + model(x.flip(3)).float().softmax(1)) / 2
-                out = probs.clamp_min(1e-12).log()  # log-probabilities: cross_entropy of the average
-        total_loss += nn.functional.cross_entropy(out, y, reduction="sum").item()
-        correct += (out.argmax(1) == y).sum().item()
-        n += len(y)
-    model.train(was_training)
+    with frozen(model):  # eval mode, then every module's own mode back (a frozen BN stays frozen)
+        for x, y in loader:
+            x, y = _to_device(x, device, channels_last), y.to(device)
+            with autocast(device, dtype):
+                out = model(x).float()
+                if tta:
+                    probs = (out.softmax(1) + model(x.flip(3)).float().softmax(1)) / 2
+                    out = probs.clamp_min(1e-12).log()  # log-probabilities: cross_entropy of the average
+            total_loss += nn.functional.cross_entropy(out, y, reduction="sum").item()
+            correct += (out.argmax(1) == y).sum().item()
+            n += len(y)
     total_loss, correct, n = all_reduce_sum(total_loss, correct, n, device=_collective_device(device))
     if n == 0:
         raise ValueError("evaluate got an empty loader")

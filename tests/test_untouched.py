@@ -68,14 +68,7 @@ def test_assert_untouched_passes_a_pure_read_and_returns_its_value() -> None:
 
 
 # --------------------------------------------------------------------------- evaluate
-EVALUATE_MODES = [
-    "train",
-    "eval",
-    # train.evaluate restores the mode with model.train(was_training), which switches a frozen
-    # (eval-mode) BatchNorm inside a training model back to training: a real bug, for the round
-    # that edits train.py (restore each module's own flag, as diagnostics._frozen does).
-    pytest.param("mixed", marks=pytest.mark.xfail(strict=True, reason="evaluate resets per-module modes")),
-]
+EVALUATE_MODES = ["train", "eval", "mixed"]  # mixed: a frozen (eval-mode) BN inside a training model
 
 
 @pytest.mark.parametrize("mode", EVALUATE_MODES)

@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..modes import frozen
+
 
 # --------------------------------------------------------------------------- #
 # small helpers
@@ -97,24 +99,6 @@ def _first_tensor(args: Any) -> torch.Tensor | None:
             if t is not None:
                 return t
     return None
-
-
-@contextlib.contextmanager
-def _frozen(model: nn.Module) -> Iterator[None]:
-    """Eval mode + no_grad for the duration, then every module's own mode back.
-
-    Eval mode keeps BatchNorm's running statistics untouched and lets batch-1
-    inputs through; restoring per module keeps a deliberately mixed setup
-    (e.g. frozen BN inside a training model) intact.
-    """
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, training in modes.items():
-            m.training = training
 
 
 def _check_channels(name: str, module: nn.Module, x: torch.Tensor) -> None:
@@ -250,7 +234,7 @@ def trace_shapes(
 
     recorder = _ShapeRecorder(model)
     with recorder:
-        with _frozen(model):
+        with frozen(model):
             try:
                 model(x)
             except (RuntimeError, IndexError) as err:
@@ -356,7 +340,7 @@ def count_flops(model: nn.Module, input: torch.Tensor | Sequence[int]) -> dict[s
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     x = make_input(model, input)
     counter = FlopCounterMode(display=False, depth=None)
-    with _frozen(model), counter:
+    with frozen(model), counter:
         model(x)
     counts = counter.get_flop_counts()
     total = int(counter.get_total_flops())
@@ -413,7 +397,7 @@ def summary(
     buf = io.StringIO()
     failure: RuntimeError | None = None
     try:
-        with _frozen(model), contextlib.redirect_stdout(buf):
+        with frozen(model), contextlib.redirect_stdout(buf):
             arg = tuple(sizes[0]) if len(sizes) == 1 else [tuple(s) for s in sizes]
             _ts_summary(model, arg, batch_size=batch_size, device=device_type)
     except RuntimeError as err:
