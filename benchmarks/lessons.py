@@ -139,6 +139,8 @@ def _row(stem: str, runs: dict[str, Any], in_series: set[str]) -> dict[str, Any]
         if entry.get("slowest_cells"):
             cells = ", ".join(f"[{int(i)}] {s:.0f} s" for i, s in entry["slowest_cells"])
             notes.append(f"slowest cells{'' if cpu == 'native' else ' (AVX2)'}: {cells}")
+        if entry.get("load"):
+            notes.append(f"load{'' if cpu == 'native' else ' (AVX2)'} {entry['load'][0]:.0f}→{entry['load'][1]:.0f}")
     if stem not in in_series:
         notes.append("not in notebooks/ any more")
     row["notes"] = "; ".join(notes)
@@ -204,6 +206,7 @@ def run_lesson(path: Path, html_dir: Path, timeout: int | None) -> dict[str, Any
     from resnet_tutorial.executor import execute_notebook
 
     start = time.perf_counter()
+    load_before = os.getloadavg()[0]
     try:
         nb, seconds = execute_notebook(path, timeout=timeout)
         cells = cell_seconds(nb)
@@ -215,6 +218,8 @@ def run_lesson(path: Path, html_dir: Path, timeout: int | None) -> dict[str, Any
     if nb is not None:
         _write_html(nb, path, html_dir)
     entry["date"] = _now()
+    # the machine is shared: the 1-minute load average before and after says how much to trust the figure
+    entry["load"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     return entry
 
 
