@@ -7,8 +7,8 @@
 
 The explorers and their controls are read from the lessons themselves: each
 ``notebooks/NN_*.ipynb`` of the checkout the package is imported from, every
-code cell that calls ``explore(...)``. The lesson's first code cell (its
-imports and settings) runs first, then the explorer cell with ``explore``
+code cell that calls ``explore(...)``. The lesson's first code cell after the
+setup cell (its imports and settings) runs first, then the explorer cell with ``explore``
 replaced by a recorder, so the benchmark gets the draw function (or
 ``LiveFigure`` / ``RunPlot`` class) and the very widgets the learner gets.
 An explorer cell that needs names made by expensive earlier cells gets them
@@ -90,12 +90,17 @@ def _code(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
 
 
+SETUP_CELL_MARKER = "# Setup (the same in every lesson)"  # scripts/setup_cell.py's MARKER
+
+
 def explorers_of(notebook: Path) -> list[dict[str, Any]]:
     """Every ``explore(...)`` call of a lesson: ``{lesson, cell, name, draw, controls, options}``."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     code_cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    # the setup cell of scripts/setup_cell.py (it installs only on Colab/Kaggle) comes before the imports
+    code_cells = [(i, src) for i, src in code_cells if not src.startswith(SETUP_CELL_MARKER)]
     lesson = notebook.name[:2]
     found: list[dict[str, Any]] = []
 
