@@ -15,9 +15,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -26,8 +27,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 from torch import nn
 
-from ..recipes import fit_recipe
-from ..train import DEFAULT_WEIGHT_DECAY
+from .. import device as _device
+from .. import results
+from ..checkpoints import load_model, save_checkpoint
+from ..data import CLASSES, TensorLoader, load_tensors, stratified_indices
+from ..models import create_model
+from ..recipes import fit_recipe, recipe_of
+from ..recipes import get as get_recipe
+from ..train import DEFAULT_WEIGHT_DECAY, evaluate, train_steps
 
 __all__ = [
     "adapt_for_small_images",
@@ -242,3 +249,184 @@ def finetune(
     return fit_recipe("finetune", model, device=device, progress=progress, epochs=epochs, per_class=per_class,
                       test_per_class=test_per_class, batch_size=batch_size, optimizer=optimizer, lr=lr, seed=seed,
                       **overrides).history
+
+
+# --------------------------------------------------------------------------- transfer learning, offline
+#: The pretraining task: five classes (T-shirt/top, Trouser, Pullover, Dress, Coat) ...
+SOURCE_CLASSES: tuple[int, ...] = (0, 1, 2, 3, 4)
+#: ... and the new task: the other five (Sandal, Shirt, Sneaker, Bag, Ankle boot), labelled 0-4 there.
+TARGET_CLASSES: tuple[int, ...] = (5, 6, 7, 8, 9)
+#: The cached pretrained net, found by :func:`resnet_tutorial.results.locate`.
+PRETRAINED = "transfer_resnet20.pt"
+#: The three ways to start the new task, in the order (and colours) of every figure.
+STARTS: tuple[str, ...] = ("from scratch", "frozen backbone + new head", "fine-tuned (all layers)")
+_COLORS = dict(zip(STARTS, ("C7", "C0", "C1")))
+
+
+def class_loaders(
+    classes: Sequence[int], per_class: int | None, test_per_class: int | None = None, *,
+    batch_size: int = 128, seed: int = 0, augment: bool = False, device: str | torch.device | None = None,
+) -> tuple[TensorLoader, TensorLoader]:
+    """Training and test loaders of FashionMNIST restricted to ``classes``, relabelled ``0 .. len(classes)-1``.
+
+    ``per_class`` / ``test_per_class`` images of each class (stratified, seeded;
+    ``None``: all 6,000 / 1,000). The training loader shuffles; the test loader
+    does not. A network trained on them has ``len(classes)`` outputs.
+    """
+    classes = [int(c) for c in classes]
+    if not classes or len(set(classes)) != len(classes) or not all(0 <= c < 10 for c in classes):
+        raise ValueError(f"classes must be distinct FashionMNIST labels 0-9, got {classes}")
+    lookup = torch.full((10,), -1, dtype=torch.int64)
+    lookup[classes] = torch.arange(len(classes))
+    loaders = []
+    for train, n in ((True, per_class), (False, test_per_class)):
+        images, labels = load_tensors(train)
+        keep = torch.nonzero(lookup[labels] >= 0).reshape(-1)
+        if n is not None:
+            keep = keep[stratified_indices(labels[keep], n, seed=seed)]
+        loaders.append(TensorLoader(images[keep], lookup[labels[keep]], batch_size=batch_size if train else 500,
+                                    shuffle=train, augment=augment and train, seed=seed, device=device))
+    return loaders[0], loaders[1]
+
+
+def pretrain(recipe: str = "transfer-pretrain", *, out: str | os.PathLike | None = None, progress: bool = True,
+             device: str | torch.device | None = None, **overrides: Any) -> tuple[nn.Module, dict]:
+    """Train the recipe's small ResNet on :data:`SOURCE_CLASSES` and save it (``out=None``: don't save).
+
+    Returns ``(model, record)``; ``record`` (also in the checkpoint, with the
+    recipe) holds the classes, the test accuracy on the source classes and the
+    seconds it took. ``checkpoints.load_model(out)`` rebuilds the net.
+    """
+    run_recipe = get_recipe(recipe).replace(**overrides) if overrides else get_recipe(recipe)
+    loaders = class_loaders(SOURCE_CLASSES, run_recipe.per_class, run_recipe.test_per_class,
+                            batch_size=run_recipe.batch_size, seed=run_recipe.seed, augment=run_recipe.augment,
+                            device=_device.get_device(device))
+    run = fit_recipe(run_recipe, None, loaders=loaders, device=device, progress=progress, test_each_epoch=False)
+    record = {"classes": list(SOURCE_CLASSES), "class_names": [CLASSES[c] for c in SOURCE_CLASSES],
+              "test_acc": run.evaluate()["acc"], "seconds": round(run.seconds, 1),
+              "train_images": len(loaders[0].images), "test_images": len(loaders[1].images),
+              "machine": _device.machine_line(), "torch": str(torch.__version__)}
+    model = run.model.cpu().eval()
+    if out is not None:
+        save_checkpoint(out, model, recipe=run_recipe.to_dict(), transfer=record)
+    return model, record
+
+
+def load_pretrained(path: str | os.PathLike | None = None, *, build_if_missing: bool = True, fast: bool = False,
+                    progress: bool = True) -> tuple[nn.Module, dict, str]:
+    """The pretrained net of :func:`pretrain`: ``(model, record, message)``.
+
+    ``path=None`` looks up :data:`PRETRAINED` along the results search path.
+    When there is none and ``build_if_missing``, it is trained now: by the full
+    recipe, and saved where a rebuild writes (:func:`resnet_tutorial.results.output_path`),
+    or with ``fast`` on a small budget (a few seconds) and not saved, so that a
+    quick run never leaves a weaker net where the lesson looks for the real one.
+    """
+    found = results.find(PRETRAINED) if path is None else (Path(path) if Path(path).is_file() else None)
+    if found is not None:
+        model = load_model(found)
+        record = torch.load(found, map_location="cpu", weights_only=True).get("transfer", {})
+        return model, record, f"loaded {found} (recipe {recipe_of(model)})"
+    if not build_if_missing:
+        raise results.missing(PRETRAINED, path or results.output_path(PRETRAINED), "no pretrained net")
+    out = None if fast else (path or results.output_path(PRETRAINED))
+    budget = {"epochs": 1, "per_class": 300, "test_per_class": 200} if fast else {}
+    model, record = pretrain(out=out, progress=progress, **budget)
+    where = f"saved to {out}" if out else "not saved (FAST budget)"
+    return model, record, f"no cached {PRETRAINED}: pretrained now in {record['seconds']:.0f} s, {where}"
+
+
+def transfer_model(start: str, pretrained: nn.Module, num_classes: int = len(TARGET_CLASSES), seed: int = 0
+                   ) -> nn.Module:
+    """The network a run of :func:`transfer_runs` starts from (``pretrained`` is never changed).
+
+    ``"from scratch"``: the same architecture, freshly initialised; ``"frozen
+    backbone + new head"``: a copy of ``pretrained`` with a new ``fc`` and
+    everything else frozen (:func:`freeze_backbone`, BatchNorm statistics
+    included); ``"fine-tuned (all layers)"``: a copy with a new ``fc``, all of it trainable.
+    """
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+    torch.manual_seed(seed)
+    if start == "from scratch":
+        spec = getattr(pretrained, "model_spec", None)
+        if spec is None:
+            raise ValueError("the pretrained net must come from create_model (it has no model_spec)")
+        return create_model(spec["name"], **{**spec["kwargs"], "num_classes": num_classes}).train()
+    model = copy.deepcopy(pretrained).train()
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return freeze_backbone(model) if start == STARTS[1] else model
+
+
+def transfer_runs(
+    pretrained: nn.Module, per_class: int = 20, steps: int = 150, *, eval_every: int = 10, batch_size: int = 25,
+    lr: float = 2e-3, test_per_class: int | None = 400, seed: int = 0, starts: Sequence[str] = STARTS,
+    on_point: Callable[[str, int, float], None] | None = None, progress: bool = True,
+) -> pd.DataFrame:
+    """Train the three :data:`STARTS` on ``per_class`` images of each :data:`TARGET_CLASSES` class.
+
+    The same images, batches, optimizer (AdamW, ``lr``, weight decay 0.05) and
+    number of ``steps`` for each; the test accuracy (on ``test_per_class``
+    images of each class) before training and every ``eval_every`` steps.
+    ``on_point(start, step, test_acc)`` is called for every point (a live plot).
+    Returns one row per point: ``start, step, test_acc, train_loss`` (the mean
+    loss of the steps since the last point; NaN at step 0).
+    """
+    from tqdm.auto import tqdm
+
+    train, test = class_loaders(TARGET_CLASSES, per_class, test_per_class, batch_size=batch_size, seed=seed)
+    rows: list[dict] = []
+    bar = tqdm(total=len(starts) * steps, desc="three starts", disable=not progress, leave=False)
+    for start in starts:
+        model = transfer_model(start, pretrained, seed=seed)
+        losses: list[float] = []
+
+        def point(step: int, loss: float = float("nan"), _start: str = start, _model: nn.Module = model) -> None:
+            if step:
+                losses.append(loss)
+                bar.update(1)
+            if step % eval_every == 0 or step == steps:
+                acc = evaluate(_model, test)["acc"]
+                mean = sum(losses) / len(losses) if losses else float("nan")
+                rows.append({"start": _start, "step": step, "test_acc": acc, "train_loss": mean})
+                losses.clear()
+                if on_point is not None:
+                    on_point(_start, step, acc)
+
+        point(0)
+        train.seed = seed  # every start sees the same batches in the same order
+        train.set_epoch(0)
+        train_steps(model, train, steps, optimizer="adamw", lr=lr, weight_decay=0.05, on_step=point)
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def plot_transfer(runs: pd.DataFrame, title: str = "", ax: Any = None) -> Figure:
+    """Test accuracy against training step for each start of :func:`transfer_runs`, overlaid.
+
+    Accuracy from 0 to 100 % with chance (one class in five, 20 %) marked; the
+    legend sits below the axes, never on a curve.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8.0, 4.4))
+    else:
+        fig = ax.figure
+    for start in [s for s in STARTS if s in set(runs["start"])]:
+        r = runs[runs["start"] == start]
+        final = r["test_acc"].iloc[-1]
+        ax.plot(r["step"], 100 * r["test_acc"], "o-", ms=3, color=_COLORS[start],
+                label=f"{start}: {final:.1%} at the end")
+    n = len(TARGET_CLASSES)
+    ax.axhline(100 / n, color="0.5", ls=":", lw=1)
+    ax.text(runs["step"].max(), 100 / n + 1.5, f"chance ({100 / n:.0f} %)", ha="right", va="bottom", fontsize=8,
+            color="0.4")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(0, runs["step"].max())
+    ax.set_xlabel("training step (one batch each)")
+    ax.set_ylabel("test accuracy on the new classes (%)")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, fontsize=9, frameon=False)
+    fig.tight_layout()
+    return fig
