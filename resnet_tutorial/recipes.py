@@ -14,7 +14,7 @@ the package trains with lives in :data:`RECIPES`:
 * ``lesson``: the ``fp32`` recipe's network (stride-2 stem) with ``amp="fast"``
   on a 20,000-image subset for 5 epochs, lesson 07's full mode (a few minutes);
 * ``short``: tiny budgets (an explorer's run of a few seconds);
-* ``add-vs-cat``, ``finetune``, ``transfer-pretrain``: lessons 05 and 09;
+* ``add-vs-cat``, ``transfer-pretrain``: lessons 05 and 09;
 * ``degradation-small`` / ``degradation-full``: lesson 08's cached runs, exactly
   as recorded in ``results/degradation.json`` and ``results/degradation_full.json``.
 
@@ -220,10 +220,6 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
            per_class=600, test_per_class=200,
            measured="add 86.8 %, cat 86.4 % test accuracy (means of 3 seeds), 444 s for the 6 runs "
                     "(results/add_vs_cat.json)"),
-    Recipe("finetune", task="finetune", model="resnet50", model_kwargs={"num_classes": 10}, epochs=3,
-           batch_size=32, optimizer="adamw", lr=1e-3, weight_decay=0.05, schedule="cosine", amp="auto",
-           per_class=200, test_per_class=20,
-           measured="random start, all layers trained: about 64 % test accuracy on 500 images in 3 epochs; lesson 09"),
     # lesson 09's pretrained net: ResNet-20 (stride-2 stem: a quarter of the arithmetic) on the five classes
     # T-shirt/top, Trouser, Pullover, Dress, Coat (all 30,000 training images); the lesson transfers it to the
     # other five. `python -m resnet_tutorial pretrain` writes results/transfer_resnet20.pt.
