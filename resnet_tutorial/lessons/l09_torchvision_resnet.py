@@ -423,8 +423,8 @@ def transfer_model(start: str, pretrained: nn.Module, num_classes: int = len(TAR
 
 
 def transfer_runs(
-    pretrained: nn.Module, per_class: int = 20, steps: int = 150, *, eval_every: int = 10, batch_size: int = 25,
-    lr: float = 2e-3, test_per_class: int | None = 400, seed: int = 0, starts: Sequence[str] = STARTS,
+    pretrained: nn.Module, per_class: int = 10, steps: int = 120, *, eval_every: int = 10, batch_size: int = 25,
+    lr: float = 3e-3, test_per_class: int | None = 300, seed: int = 0, starts: Sequence[str] = STARTS,
     on_point: Callable[[str, int, float], None] | None = None, progress: bool = True,
 ) -> pd.DataFrame:
     """Train the three :data:`STARTS` on ``per_class`` images of each :data:`TARGET_CLASSES` class.
