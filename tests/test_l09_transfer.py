@@ -106,3 +106,23 @@ def test_transfer_runs_record_every_start_at_the_same_steps(pretrained):
     assert runs[runs.step == 0]["train_loss"].isna().all() and runs[runs.step > 0]["train_loss"].notna().all()
     with pytest.raises(ValueError, match="start must be one of"):
         L09.transfer_model("warm", model)
+
+
+def test_a_missing_net_is_trained_and_saved_only_on_the_full_budget(tmp_path, monkeypatch):
+    """FAST mode trains a small net and leaves no file where the real one belongs; full mode saves it there."""
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    monkeypatch.setattr(results, "working_tree", lambda: None)
+    monkeypatch.setattr(results, "user_dir", lambda: tmp_path / "user")
+    monkeypatch.setattr(results, "INSTALLED", tmp_path / "installed")
+    calls = []
+
+    def fake_pretrain(**kw):
+        calls.append(kw)
+        return torch.nn.Linear(1, 1), {"seconds": 1.0}
+
+    monkeypatch.setattr(L09, "pretrain", fake_pretrain)
+    _, _, message = L09.load_pretrained(fast=True, progress=False)
+    assert calls[-1]["out"] is None and calls[-1]["epochs"] == 1 and "not saved" in message
+    _, _, message = L09.load_pretrained(fast=False, progress=False)
+    assert calls[-1]["out"] == tmp_path / L09.PRETRAINED and "epochs" not in calls[-1]
+    assert str(tmp_path / L09.PRETRAINED) in message
