@@ -126,3 +126,13 @@ def test_a_missing_net_is_trained_and_saved_only_on_the_full_budget(tmp_path, mo
     _, _, message = L09.load_pretrained(fast=False, progress=False)
     assert calls[-1]["out"] == tmp_path / L09.PRETRAINED and "epochs" not in calls[-1]
     assert str(tmp_path / L09.PRETRAINED) in message
+
+
+def test_the_pretrain_subcommand_writes_a_net_load_model_rebuilds(tmp_path, capsys):
+    from resnet_tutorial import cli
+
+    out = tmp_path / "net.pt"
+    assert cli.main(["pretrain", "--epochs", "1", "--per-class", "10", "--out", str(out), "--no-progress"]) == 0
+    assert f"saved to {out}" in capsys.readouterr().out
+    model = checkpoints.load_model(out)
+    assert model.fc.out_features == 5 and recipe_of(out) == "transfer-pretrain with epochs=1, per_class=10"
