@@ -226,8 +226,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     Recipe("transfer-pretrain", task="transfer-pretrain", model="resnet20",
            model_kwargs={"num_classes": 5, "stem_stride": 2}, epochs=3, batch_size=128, optimizer="adamw",
            lr=4e-3, weight_decay=0.05, schedule="cosine", amp="fast", per_class=None, test_per_class=None,
-           measured="see results/transfer_resnet20.pt (its 'transfer' record: test accuracy on the five "
-                    "pretraining classes and seconds); lesson 09"),
+           measured="93.44 % test accuracy on the five classes in 251 s, one torch thread of a busy 2-core AVX512 CPU "
+                    "with native bf16 (results/transfer_resnet20.pt, its 'transfer' record); lesson 09"),
     Recipe("degradation-small", task="degradation-small", **_DEGRADATION, epochs=15, lr=0.1, schedule="cosine",
            augment=True, pad=4, per_class=1200, test_per_class=300,
            measured="plain-56 trains worse than plain-20 (15 epochs, 12,000 images): 33 min for the six nets "
