@@ -233,8 +233,6 @@ def recompute_bn_stats(model: nn.Module, data: Tensor | Iterable, batch_size: in
     (mean 0, variance 1). One pass with ``momentum=None`` replaces them by the
     plain average over ``data`` for the *current* weights. Weights are
     unchanged; the model is left in eval mode.
-
-    Lessons: 09.
     """
     norms = [m for m in model.modules() if isinstance(m, (BatchNorm2d, nn.modules.batchnorm._BatchNorm))]
     if not norms:

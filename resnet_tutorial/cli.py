@@ -1,4 +1,4 @@
-"""Command line: ``python -m resnet_tutorial {data,train,trace,degradation,why,add-vs-cat}`` (or ``resnet-tutorial``).
+"""Command line: ``python -m resnet_tutorial {data,train,trace,degradation,why,add-vs-cat,pretrain}`` (or ``resnet-tutorial``).
 
 * ``data [--quiet]``: locate, verify or fetch FashionMNIST and say where it is;
 * ``train --model resnet20 --epochs 5 [--subset N]``: train with a progress bar,
@@ -8,7 +8,8 @@
   the plain-vs-residual experiment of lesson 08;
 * ``why --weights results/degradation_full --out results/lesson10``: lesson 10's cached
   measurements (lesions, path gradients, loss landscapes, training without BN);
-* ``add-vs-cat``: lesson 05's cached add-vs-cat runs.
+* ``add-vs-cat``: lesson 05's cached add-vs-cat runs;
+* ``pretrain``: lesson 09's pretrained net (ResNet-20 on five FashionMNIST classes, recipe ``transfer-pretrain``).
 
 The caches go where :func:`resnet_tutorial.results.output_path` says (``$RESNET_TUTORIAL_RESULTS``,
 else the working tree's ``results/``, else ``~/.cache/resnet-tutorial/results``) unless ``--out`` is given.
@@ -232,6 +233,18 @@ def cmd_add_vs_cat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .lessons.l09_torchvision_resnet import PRETRAINED, pretrain
+
+    out = args.out or results.output_path(PRETRAINED)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("per_class", args.per_class), ("seed", args.seed))
+                 if v is not None}
+    _, record = pretrain(out=out, progress=not args.no_progress, device=args.device, **overrides)
+    print(f"test accuracy on {', '.join(record['class_names'])}: {record['test_acc']:.2%} "
+          f"({record['seconds']:.0f} s); saved to {out}")
+    return 0
+
+
 # The default recipes of `train`, chosen by measurement (benchmarks/time_to_accuracy.py,
 # benchmarks/README.md): the fastest way found to >= 93 % test accuracy on 2 CPU cores. They are
 # data in resnet_tutorial/recipes.py (RECIPES["bf16"], RECIPES["fp32"]); which one runs depends on
@@ -308,6 +321,7 @@ def build_parser(recipe: str = "bf16") -> argparse.ArgumentParser:
     _add_degradation_parser(sub)
     _add_why_parser(sub)
     _add_add_vs_cat_parser(sub)
+    _add_pretrain_parser(sub)
     return p
 
 
@@ -442,6 +456,22 @@ def _add_add_vs_cat_parser(sub) -> None:
     a.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     a.add_argument("--out", default=None, help="default: add_vs_cat.csv in the results folder")
     a.set_defaults(func=cmd_add_vs_cat)
+
+
+def _add_pretrain_parser(sub) -> None:
+    t = sub.add_parser(
+        "pretrain", help="lesson 09's pretrained net: ResNet-20 on five FashionMNIST classes",
+        description="Train the recipe 'transfer-pretrain' (ResNet-20, stride-2 stem, on T-shirt/top, Trouser, "
+        "Pullover, Dress and Coat) and save it as a checkpoint that checkpoints.load_model rebuilds; lesson 09 "
+        "transfers it to the other five classes. Options replace the recipe's values.",
+    )
+    t.add_argument("--epochs", type=_positive_int, default=None, help="default: the recipe's (3)")
+    t.add_argument("--per-class", type=_positive_int, default=None, help="training images per class (default: all)")
+    t.add_argument("--seed", type=int, default=None, help="default: 0")
+    t.add_argument("--device", default=None)
+    t.add_argument("--out", default=None, help="default: transfer_resnet20.pt in the results folder")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_pretrain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

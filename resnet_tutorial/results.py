@@ -18,7 +18,7 @@ in this order, and the first place that has it wins:
 4. the copy installed with the package (``resnet_tutorial/_results``: the
    repository's ``results/``, shipped in the wheel, about 13 MB).
 
-A rebuild (``python -m resnet_tutorial degradation | why | add-vs-cat``) writes
+A rebuild (``python -m resnet_tutorial degradation | why | add-vs-cat | pretrain``) writes
 to the first of 1-3 that applies (:func:`output_path`), so it shadows the
 installed copy without touching site-packages.
 
@@ -55,6 +55,7 @@ REBUILD: dict[str, str] = {
                         "--out {dir}/degradation_full.csv --weights-dir {out}",
     "lesson10": "python -m resnet_tutorial why --depths 20 56 --out {out}",
     "add_vs_cat.csv": "python -m resnet_tutorial add-vs-cat --out {out}",
+    "transfer_resnet20.pt": "python -m resnet_tutorial pretrain --out {out}",
 }
 
 

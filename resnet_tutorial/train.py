@@ -193,6 +193,8 @@ def train_steps(
     infinite loss stops training before that update; it is the last value of
     the returned list, so ``len(losses) < steps`` or ``not isfinite(losses[-1])``
     tells that the run diverged.
+
+    Lessons: 09.
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
