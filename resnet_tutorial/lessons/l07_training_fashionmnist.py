@@ -28,6 +28,8 @@ __all__ = [
     "describe_costs", "overfitting", "describe_overfitting", "describe_gap", "describe_class",
 ]
 
+#: A training loss above this ends an explorer run as diverged (chance is ln 10 = 2.3; the axis stays readable).
+DIVERGED_LOSS = 25.0
 #: The networks the explorer offers: twins with and without shortcuts at two depths.
 EXPLORER_MODELS = ("resnet20", "plain20", "resnet56", "plain56")
 
@@ -76,7 +78,8 @@ class TrainingRun(RunPlot):
     schedule itself. One colour per run, the same in all three panels; each
     new run fades the earlier ones (up to four), so ``resnet20`` against
     ``plain20``, or one-cycle against a constant rate, sit on one plot.
-    A learning rate that is too large ends its curve with "diverged at ...".
+    A learning rate that is too large ends its curve with "diverged at ..."
+    (a loss that is NaN or above :data:`DIVERGED_LOSS`).
     """
 
     figsize = (15.0, 4.4)
@@ -110,6 +113,9 @@ class TrainingRun(RunPlot):
                 steps.append(-(-10 * per_class // base.batch_size))  # batches per epoch (the last one partial)
             x = info["epoch"] - 1 + info["batch"] / steps[0]
             self.add(f"{name}: lr", x, info["lr"], panel=2)
+            if not info["loss"] < DIVERGED_LOSS:  # NaN, inf or far above chance: the run is lost, end it
+                self.add(name, x, float("nan"))
+                raise FloatingPointError(f"training loss {info['loss']:.3g} at epoch {x:.2f}")
             self.add(name, x, info["loss"])
 
         def on_epoch_end(row: dict) -> None:
@@ -122,8 +128,9 @@ class TrainingRun(RunPlot):
             run = fit_recipe(base, progress=False, on_step=on_step, on_epoch_end=on_epoch_end, model=model,
                              schedule=schedule, lr=lr, epochs=epochs, per_class=per_class,
                              test_per_class=test_per_class)
-        except FloatingPointError:  # a learning rate too large: the curve already says "diverged"
-            self.add(name, self.series[name].xs[-1] if name in self.series else 0.0, float("nan"))
+        except FloatingPointError:  # a learning rate too large: the curve says "diverged at ..."
+            if name not in self.series or not self.series[name].diverged:
+                self.add(name, self.series[name].xs[-1] if name in self.series else 0.0, float("nan"))
             self.note(f"{self.label}: diverged (the loss became NaN); try a smaller learning rate")
             return
         last = run.history.iloc[-1]
