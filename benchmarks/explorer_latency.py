@@ -61,7 +61,7 @@ TARGET_MEDIAN_MS = 150.0
 TARGET_SLOWEST_MS = 300.0
 TARGET_FIRST_FRAME_S = 1.0
 #: Plain draw functions that train (timed as one run, not moved).
-TRAINING = {"draw_bn_training", "training_explorer"}
+TRAINING = {"draw_bn_training"}
 #: Code run before a lesson's explorer cells, for names its cells make in expensive earlier cells.
 CONTEXT = {
     "10": (
@@ -74,6 +74,8 @@ CONTEXT = {
         "live_grids = {}\n"
     ),
 }
+#: How the install cell (scripts/setup_cell.py) starts: skipped, the lesson's imports follow it.
+SETUP_CELL_START = "# Setup (the same in every lesson)"
 EXPLORE_CALL = re.compile(r"^(\w+\s*=\s*)?explore\(", re.MULTILINE)
 
 
@@ -105,6 +107,9 @@ def explorers_of(notebook: Path) -> list[dict[str, Any]]:
 
     namespace: dict[str, Any] = {"__name__": f"lesson_{lesson}"}
     with contextlib.redirect_stdout(io.StringIO()):
+        # the lesson's imports and settings: its first code cell after the install cell every lesson starts with
+        while code_cells and code_cells[0][1].lstrip().startswith(SETUP_CELL_START):
+            code_cells = code_cells[1:]
         exec(compile(_code(code_cells[0][1]), f"{notebook.name}[setup]", "exec"), namespace)
         if lesson in CONTEXT:
             exec(compile(CONTEXT[lesson], f"CONTEXT[{lesson}]", "exec"), namespace)
