@@ -105,13 +105,17 @@ class TrainingRun(RunPlot):
         for part in ("test", "train", "lr"):
             self._color_of[f"{name}: {part}"] = color  # one colour per run in every panel
         self.start(f"{name}: {10 * per_class:,} images, {epochs} epoch(s)", epochs)
+        self.note(f"{self.label}: loading the images, building the network")
+        self.flush()  # the first run of a kernel reads the data set: a few seconds without new points
         base = get_recipe(recipe)
         steps: list[int] = []
+        tested = [""]
 
         def on_step(info: dict) -> None:
             if not steps:
                 steps.append(-(-10 * per_class // base.batch_size))  # batches per epoch (the last one partial)
             x = info["epoch"] - 1 + info["batch"] / steps[0]
+            self.note(f"{self.label}: epoch {info['epoch']}, step {info['batch']} of {steps[0]}{tested[0]}")
             self.add(f"{name}: lr", x, info["lr"], panel=2)
             if not info["loss"] < DIVERGED_LOSS:  # NaN, inf or far above chance: the run is lost, end it
                 self.add(name, x, float("nan"))
@@ -121,7 +125,8 @@ class TrainingRun(RunPlot):
         def on_epoch_end(row: dict) -> None:
             self.add(f"{name}: train", row["epoch"], 100 * row["train_acc"], panel=1, style="--")
             self.add(f"{name}: test", row["epoch"], 100 * row["test_acc"], panel=1, marker="o")
-            self.note(f"{self.label}: epoch {row['epoch']} of {epochs}, test accuracy {100 * row['test_acc']:.1f} %")
+            tested[0] = f"; after epoch {row['epoch']}: test accuracy {100 * row['test_acc']:.1f} %"
+            self.note(f"{self.label}{tested[0]}")
             self.flush()
 
         try:
