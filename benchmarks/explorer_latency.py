@@ -61,7 +61,7 @@ TARGET_MEDIAN_MS = 150.0
 TARGET_SLOWEST_MS = 300.0
 TARGET_FIRST_FRAME_S = 1.0
 #: Plain draw functions that train (timed as one run, not moved).
-TRAINING = {"draw_bn_training", "training_explorer"}
+TRAINING = {"draw_bn_training"}
 #: Code run before a lesson's explorer cells, for names its cells make in expensive earlier cells.
 CONTEXT = {
     "10": (

@@ -400,6 +400,7 @@ def fit_recipe(
     resume: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
+    on_step: Callable[[dict], None] | None = None,
     test_each_epoch: bool = True,
     estimate: Callable[[str], None] | None = None,
     **overrides: Any,
@@ -410,7 +411,7 @@ def fit_recipe(
     ``model`` (positional; a ``model=`` keyword is the recipe's field, the
     registry name) defaults to the recipe's (:func:`build_model`); ``loaders``
     defaults to the recipe's (:func:`make_loaders`, sharded under ``torchrun``).
-    ``checkpoint``, ``resume``, ``progress`` and ``on_epoch_end`` go to
+    ``checkpoint``, ``resume``, ``progress``, ``on_epoch_end`` and ``on_step`` (live plots) go to
     :func:`~resnet_tutorial.train.fit`; every checkpoint also holds the recipe
     (``recipe_of(torch.load(path))`` names it). ``test_each_epoch=False`` skips the
     per-epoch test pass. Per-epoch tests never use test-time flips (half the
@@ -432,7 +433,7 @@ def fit_recipe(
     start = time.perf_counter()
     history = fit(model, train_loader, test_loader if test_each_epoch else None, recipe.fit_config(tta=False),
                   device=device, checkpoint=checkpoint, resume=resume, progress=progress,
-                  on_epoch_end=on_epoch_end, recipe=record)
+                  on_epoch_end=on_epoch_end, on_step=on_step, recipe=record)
     history.attrs["recipe"] = record
     return RecipeRun(model, history, recipe, train_loader, test_loader, time.perf_counter() - start)
 

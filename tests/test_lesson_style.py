@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PENDING: dict[str, set[str]] = {
     "long_cells": {"00_start_here", "01_vanishing_exploding_gradients", "02_batch_normalization", "05_add_vs_concat", "08_degradation", "10_why_residual_networks_train"},
-    "posts": {"00_start_here", "05_add_vs_concat", "07_training_fashionmnist"},
+    "posts": {"00_start_here", "05_add_vs_concat"},
 }
 
 
