@@ -96,6 +96,8 @@ def explorers_of(notebook: Path) -> list[dict[str, Any]]:
 
     nb = nbformat.read(notebook, as_version=4)
     code_cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    # the imports cell: the first code cell after the install cell every lesson starts with (id "setup")
+    first = next((k for k, (i, _) in enumerate(code_cells) if nb.cells[i].get("id") != "setup"), 0)
     lesson = notebook.name[:2]
     found: list[dict[str, Any]] = []
 
@@ -105,11 +107,12 @@ def explorers_of(notebook: Path) -> list[dict[str, Any]]:
 
     namespace: dict[str, Any] = {"__name__": f"lesson_{lesson}"}
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(_code(code_cells[0][1]), f"{notebook.name}[setup]", "exec"), namespace)
+        for _, source in code_cells[:first + 1]:
+            exec(compile(_code(source), f"{notebook.name}[setup]", "exec"), namespace)
         if lesson in CONTEXT:
             exec(compile(CONTEXT[lesson], f"CONTEXT[{lesson}]", "exec"), namespace)
         namespace["explore"] = recorder
-        for index, source in code_cells[1:]:
+        for index, source in code_cells[first + 1:]:
             if EXPLORE_CALL.search(source):
                 before = len(found)
                 exec(compile(_code(source), f"{notebook.name}[{index}]", "exec"), namespace)

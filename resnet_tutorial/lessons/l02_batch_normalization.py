@@ -238,7 +238,8 @@ class AffineRecoveryExplorer(LiveFigure):
 
     def compute(self, target_mean: float = 2.0, target_std: float = 0.5, lr: float = 0.05, gamma: str = "learned",
                 steps: int = 150) -> dict[str, Any]:
-        res = affine_recovery(target_mean, target_std, steps=steps, lr=lr, gamma=gamma)
+        with torch_threads(1):  # one parameter pair: a second thread only adds waiting
+            res = affine_recovery(target_mean, target_std, steps=steps, lr=lr, gamma=gamma)
         hist = {k: np.histogram(res[k], bins=self.edges, density=True)[0] if np.isfinite(res[k]).all()
                 else np.zeros(len(self.edges) - 1) for k in ("normalized", "ideal", "recovered")}
         return {**res, "hist": hist}
