@@ -110,7 +110,8 @@ def explorers_of(notebook: Path) -> list[dict[str, Any]]:
 
     namespace: dict[str, Any] = {"__name__": f"lesson_{lesson}"}
     with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(_code(code_cells[0][1]), f"{notebook.name}[setup]", "exec"), namespace)
+        for _, source in code_cells[:1]:
+            exec(compile(_code(source), f"{notebook.name}[setup]", "exec"), namespace)
         if lesson in CONTEXT:
             exec(compile(CONTEXT[lesson], f"CONTEXT[{lesson}]", "exec"), namespace)
         namespace["explore"] = recorder

@@ -1,5 +1,5 @@
 """Lesson 02's exercises: BatchNorm's forward pass in training and eval mode, its running statistics,
-and the γ and β that undo the normalization."""
+the γ and β that undo the normalization, and BN folded into the convolution before it."""
 
 from __future__ import annotations
 
@@ -289,4 +289,75 @@ register(Exercise(
     hints=["BN computed x_hat = (x − μ) / √(σ² + ε). Solve γ·x_hat + β = x for γ and β.",
            "Both are per-channel vectors of shape (C,): reduce over dims (0, 2, 3), biased variance."],
     family=_identity_family, rtol=1e-6, atol=1e-10, keeps_inputs=True,
+))
+
+
+# --------------------------------------------------------------------------- fold_bn_into_conv
+def fold_bn_into_conv(weight: torch.Tensor, bias: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor,
+                      gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of one convolution that computes conv → BN (eval mode): BN folded into the conv."""
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight * scale.view(-1, 1, 1, 1), scale * (bias - running_mean) + beta
+
+
+def _fold_family(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5, *, flags=frozenset()):
+    if "no_eps" in flags:
+        scale = gamma / running_var.sqrt()
+    elif "no_sqrt" in flags:
+        scale = gamma / (running_var + eps)
+    else:
+        scale = gamma / torch.sqrt(running_var + eps)
+    new_weight = weight if "weight_not_scaled" in flags else weight * scale.view(-1, 1, 1, 1)
+    if "bias_ignored" in flags:
+        bias = torch.zeros_like(bias)
+    if "bias_without_mean" in flags:
+        new_bias = scale * bias + beta
+    elif "conv_bias_unscaled" in flags:
+        new_bias = bias + beta - scale * running_mean
+    else:
+        new_bias = scale * (bias - running_mean) + beta
+    return new_weight, new_bias
+
+
+def _fold_case(seed: int, c_out: int, c_in: int, k: int, var_scale: float = 1.0, with_bias: bool = True):
+    def make():
+        weight = randn(seed, c_out, c_in, k, k)
+        bias = randn(seed + 1, c_out) if with_bias else torch.zeros(c_out, dtype=torch.float64)
+        mean = randn(seed + 2, c_out) * 2
+        var = (randn(seed + 3, c_out).abs() + 0.5) * var_scale
+        gamma = randn(seed + 4, c_out)
+        beta = randn(seed + 5, c_out)
+        return (weight, bias, mean, var, gamma, beta), {}
+    return make
+
+
+register(Exercise(
+    "fold_bn_into_conv", "02", "BatchNorm folded into the convolution before it", fold_bn_into_conv,
+    cases=[
+        Case("a 3×3 conv from 2 to 4 channels with a bias, running statistics from training",
+             _fold_case(0, 4, 2, 3)),
+        Case("running variances near 1e-6, where ε matters", _fold_case(10, 3, 3, 3, var_scale=1e-6)),
+        Case("a 1×1 conv from 3 to 2 channels made with bias=False (bias = zeros)",
+             _fold_case(20, 2, 3, 1, with_bias=False)),
+    ],
+    mistakes=[
+        Mistake("no_eps", "ε is missing: eval-mode BN divides by √(running_var + ε), so the scale is "
+                          "γ / √(running_var + ε) (the difference shows when a running variance is tiny)."),
+        Mistake("no_sqrt", "You divided by the variance (plus ε) instead of the standard deviation: the scale is "
+                           "γ / √(running_var + ε)."),
+        Mistake("weight_not_scaled", "The weight is unchanged: BN multiplies every output channel c by "
+                                     "a_c = γ_c / √(var_c + ε), so filter c must be multiplied by a_c too "
+                                     "(weight * a.view(-1, 1, 1, 1))."),
+        Mistake("bias_without_mean", "The running mean is missing from the bias: BN subtracts it before scaling, "
+                                     "so the new bias is a·(bias − running_mean) + β."),
+        Mistake("conv_bias_unscaled", "The conv's bias passes through BN too, so it is scaled like the rest of the "
+                                      "output: the new bias is a·(bias − running_mean) + β, not bias + β − a·mean."),
+        Mistake("bias_ignored", "The conv's own bias is missing from the new bias: it goes through BN with the "
+                                "rest of the output, a·(bias − running_mean) + β."),
+    ],
+    hints=["In eval mode BN computes a·(z − running_mean) + β per output channel c, with a = γ / √(running_var + ε). "
+           "Put z = conv(x) = W * x + bias into it and collect what multiplies x and what is left.",
+           "The new weight is W scaled per *output* channel: weight * a.view(-1, 1, 1, 1) (weight has shape "
+           "C_out × C_in × k × k); the new bias is a·(bias − running_mean) + β."],
+    family=_fold_family, keeps_inputs=True,
 ))

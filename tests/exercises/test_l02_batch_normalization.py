@@ -56,3 +56,20 @@ def test_an_in_place_batchnorm_is_named_though_its_output_is_right() -> None:
 
     result = E.check("bn_forward_train", bn_forward_train)
     assert result.mistakes == ["mutated_input"] and result.difference.endswith("changed its input x in place")
+
+
+def test_fold_reference_matches_conv_then_nn_batchnorm_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, 3, padding=1).double()
+    bn = nn.BatchNorm2d(5).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.randn(5))
+        bn.bias.copy_(torch.randn(5))
+        bn.running_mean.copy_(torch.randn(5))
+        bn.running_var.copy_(torch.rand(5) + 0.1)
+    bn.eval()
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64)
+    w, b = E.get_exercise("fold_bn_into_conv").reference(conv.weight, conv.bias, bn.running_mean, bn.running_var,
+                                                         bn.weight, bn.bias, eps=bn.eps)
+    folded = nn.functional.conv2d(x, w, b, padding=1)
+    assert torch.allclose(folded, bn(conv(x)), atol=1e-10)

@@ -1,4 +1,4 @@
-"""Lesson 02: bn_forward_train, bn_running_update, bn_forward_eval, bn_identity_params."""
+"""Lesson 02: bn_forward_train, bn_running_update, bn_forward_eval, bn_identity_params, fold_bn_into_conv."""
 
 import torch
 import torch.nn.functional as F
@@ -393,3 +393,59 @@ def bn_identity_params(x, eps=1e-5):
 @wrong("gamma = 1 and beta = 0 (BN's initial values)", mistake="initial_values")
 def bn_identity_params(x, eps=1e-5):
     return torch.ones(x.shape[1], dtype=x.dtype), torch.zeros(x.shape[1], dtype=x.dtype)
+
+
+# --------------------------------------------------------------------------- fold_bn_into_conv
+@right("the lesson's solution: scale per output channel")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight * scale.view(-1, 1, 1, 1), scale * (bias - running_mean) + beta
+
+
+@right("rsqrt, einsum over the output channel, bias expanded")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    a = gamma * torch.rsqrt(running_var + eps)
+    new_weight = torch.einsum("o,oihw->oihw", a, weight)
+    return new_weight, a * bias - a * running_mean + beta
+
+
+@wrong("ε forgotten", mistake="no_eps")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / running_var.sqrt()
+    return weight * scale.view(-1, 1, 1, 1), scale * (bias - running_mean) + beta
+
+
+@wrong("divided by the variance", mistake="no_sqrt")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / (running_var + eps)
+    return weight * scale.view(-1, 1, 1, 1), scale * (bias - running_mean) + beta
+
+
+@wrong("only the bias folded", mistake="weight_not_scaled")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight.clone(), scale * (bias - running_mean) + beta
+
+
+@wrong("the running mean left out of the bias", mistake="bias_without_mean")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight * scale.view(-1, 1, 1, 1), scale * bias + beta
+
+
+@wrong("the conv bias added after BN, unscaled", mistake="conv_bias_unscaled")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight * scale.view(-1, 1, 1, 1), bias + beta - scale * running_mean
+
+
+@wrong("the conv bias forgotten", mistake="bias_ignored")
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight * scale.view(-1, 1, 1, 1), beta - scale * running_mean
+
+
+@wrong("scaled along the input channels", mistake=None)
+def fold_bn_into_conv(weight, bias, running_mean, running_var, gamma, beta, eps=1e-5):
+    scale = gamma / torch.sqrt(running_var + eps)
+    return weight * scale[: weight.shape[1]].view(1, -1, 1, 1), scale * (bias - running_mean) + beta
