@@ -95,7 +95,8 @@ def explorers_of(notebook: Path) -> list[dict[str, Any]]:
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    code_cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    # the setup cell (scripts/setup_cell.py, id "setup") installs the package on Colab: the imports come after it
+    code_cells = [(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("id") != "setup"]
     lesson = notebook.name[:2]
     found: list[dict[str, Any]] = []
 
