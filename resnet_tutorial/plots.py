@@ -92,7 +92,7 @@ def plot_history(
     ``test_m`` where present (or the column ``m`` itself, e.g. ``lr``).
     Accuracies at most 1 are shown as fractions, larger ones as percent.
 
-    Lessons: 05, 07.
+    Lessons: 07.
     """
     runs = _as_named_frames(history, "plot_history")
     if isinstance(metrics, str):

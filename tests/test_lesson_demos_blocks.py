@@ -116,8 +116,8 @@ def test_cat_network_has_more_parameters_and_double_channels():
 
 
 def test_merge_explorer_reacts():
-    a = _lines(L05.draw_merge_explorer("add", 8, batch_size=8))
-    b = _lines(L05.draw_merge_explorer("cat", 14, batch_size=8))
+    a = _lines(L05.draw_merge_explorer("add", depth=8, batch_size=8))
+    b = _lines(L05.draw_merge_explorer("cat", depth=14, batch_size=8))
     assert _differs(a, b)
 
 

@@ -283,7 +283,7 @@ def count_params(model: nn.Module) -> dict[str, Any]:
     Shared parameters are counted once in ``total``. Use :func:`params_table`
     for the same numbers as a DataFrame.
 
-    Lessons: 03, 04, 05, 06, 07, 09.
+    Lessons: 03, 04, 06, 07, 09.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")

@@ -340,6 +340,8 @@ def draw_blocks(blocks: Sequence[nn.Module | BlockSpec], *, titles: Sequence[str
 
         draw_blocks([ResidualBlock(64, 64, shortcut="none"), ResidualBlock(64, 64)],
                     titles=["plain block", "residual block"], input_shape=(64, 56, 56))
+
+    Lessons: 05.
     """
     blocks = list(blocks)
     if not blocks:

@@ -114,6 +114,8 @@ def draw_merge(kind: str | Sequence[str] = ("add", "cat"), channels: Sequence[in
     Example::
 
         draw_merge(("add", "cat"), (64, 64), size=(28, 28))
+
+    Lessons: 05.
     """
     kinds = [kind] if isinstance(kind, str) else list(kind)
     if not kinds or any(k not in ("add", "cat") for k in kinds):
@@ -206,6 +208,8 @@ def draw_inception_cell(cell: nn.Module | CellSpec | None = None, *, input_shape
     Example::
 
         draw_inception_cell()
+
+    Lessons: 05.
     """
     spec = cell if isinstance(cell, CellSpec) else _default_inception() if cell is None \
         else describe_cell(cell, input_shape=input_shape)
@@ -325,6 +329,8 @@ def draw_dense_block(block: nn.Module | DenseSpec | None = None, *, input_shape:
     Example::
 
         draw_dense_block(in_channels=64, growth=32, n_layers=4)
+
+    Lessons: 05.
     """
     if isinstance(block, DenseSpec):
         spec = block

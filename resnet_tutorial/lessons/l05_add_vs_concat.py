@@ -9,8 +9,16 @@
 * :func:`compare_add_cat` -- a short training of both on a FashionMNIST subset;
   :func:`cache_add_cat_runs` / :func:`load_add_cat_runs` / :func:`plot_add_cat_runs`
   -- the longer, several-seed runs the lesson shows.
-* :func:`draw_merge_explorer` -- channels, parameters and gradients for the
-  chosen merge.
+* :class:`MergeExplorer` (a ``LiveFigure``; :func:`merge_explorer` keeps one
+  measured instance, :func:`draw_merge_explorer` draws one setting) -- the
+  gradient at every block's input and the parameters per block, for add or
+  cat merges, with identity shortcuts where the shapes allow or a 1x1
+  projection in every block; :func:`gradient_measures` -- the input-gradient
+  and weight-gradient spreads side by side (why lesson 03's ratio is smaller).
+* :func:`merge_blocks` -- one add block and one cat block of the two nets, to draw;
+  :func:`param_totals` -- parameters of both nets per depth.
+* :func:`plot_live_runs` / :func:`final_accuracy` -- the live runs on a log loss axis,
+  and the last epoch of cached or live runs.
 * :func:`inception_bookkeeping` / :func:`densenet_bookkeeping` -- how
   GoogLeNet and DenseNet count channels when they concatenate.
 """
@@ -20,25 +28,36 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from torch import nn
 
 from .. import results
+from ..blocks import ResidualBlock, conv1x1
 from ..data import fashion_batch
-from ..device import machine_line
+from ..device import machine_line, torch_threads
 from ..diagnostics import grad_norms, num_params
+from ..live import LiveFigure, log_ticks
 from ..models import CifarResNet
 from ..recipes import fit_recipe, recipe_of
 from ..recipes import get as get_recipe
 
 __all__ = [
+    "MergeExplorer",
     "compare_add_cat",
+    "final_accuracy",
+    "gradient_measures",
+    "merge_blocks",
+    "merge_explorer",
+    "param_totals",
+    "plot_live_runs",
     "densenet_bookkeeping",
     "downstream_params",
     "draw_merge_explorer",
@@ -83,16 +102,54 @@ def downstream_params(channels: int = 64, kernel_size: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The explorer's shortcut options: identity where the shapes match (a ResNet), or a 1x1 conv + BN in every block.
+SHORTCUTS = ("where needed", "every block")
+
+
+def project_every_block(net: CifarResNet) -> CifarResNet:
+    """Replace every identity shortcut of ``net`` by a 1x1 conv + BN (in place; returns ``net``).
+
+    The control experiment of section 3: an add net without a single
+    weight-free path, to tell the effect of the merge from that of the identity.
+    """
+    for block in net.blocks():
+        if isinstance(block.shortcut, nn.Identity):
+            c_in, c_out = block.in_channels, block.branch_channels
+            block.shortcut = nn.Sequential(conv1x1(c_in, c_out, block.stride, bias=False), nn.BatchNorm2d(c_out))
+            nn.init.kaiming_normal_(block.shortcut[0].weight, mode="fan_out", nonlinearity="relu")
+    return net
+
+
 def merge_network(merge: str = "add", depth: int = 8, width: int = 1, seed: int = 0,
-                  in_channels: int = 1) -> CifarResNet:
+                  in_channels: int = 1, shortcuts: str = "where needed") -> CifarResNet:
     """The same CIFAR-style ResNet with ``merge="add"`` or ``"cat"``.
 
-    Both use projection shortcuts (a cat merge doubles the channels, so the
-    next block's shortcut must be able to shrink them back); only the merge differs.
+    Both use projection shortcuts where the shapes differ (a cat merge doubles
+    the channels, so the next block's shortcut must be able to shrink them
+    back) and the identity elsewhere; only the merge differs.
+    ``shortcuts="every block"`` puts a 1x1 conv + BN into every block
+    (:func:`project_every_block`).
     """
+    if shortcuts not in SHORTCUTS:
+        raise ValueError(f"shortcuts must be one of {SHORTCUTS}, got {shortcuts!r}")
     torch.manual_seed(seed)
-    return CifarResNet(depth, in_channels=in_channels, width=width, shortcut="projection",
-                       merge=merge)
+    net = CifarResNet(depth, in_channels=in_channels, width=width, shortcut="projection", merge=merge)
+    return project_every_block(net) if shortcuts == "every block" else net
+
+
+def merge_blocks(depth: int = 14, size: int = 28) -> tuple[list[ResidualBlock], list[tuple[int, int, int]]]:
+    """The second block of stage 1 of the add net and of the cat net (what :func:`merge_network`
+    builds), with their input shapes: the blocks to draw side by side."""
+    blocks = [merge_network(m, depth).layer1[1] for m in ("add", "cat")]
+    return blocks, [(b.in_channels, size, size) for b in blocks]
+
+
+def param_totals(depths: Sequence[int] = (8, 14, 20, 56)) -> pd.DataFrame:
+    """Parameters of the add net and of the cat net per depth, and their ratio."""
+    totals = pd.DataFrame({m: {d: num_params(merge_network(m, d)) for d in depths} for m in ("add", "cat")})
+    totals["cat / add"] = totals["cat"] / totals["add"]
+    totals.index.name = "depth"
+    return totals
 
 
 def network_table(depth: int = 8, width: int = 1) -> pd.DataFrame:
@@ -123,18 +180,23 @@ def merge_grad_norms(merge: str = "add", depth: int = 8, batch_size: int = 32,
     return grad_norms(merge_network(merge, depth, seed=seed).train(), x, y)
 
 
+def _shortcut_name(block: ResidualBlock) -> str:
+    return "identity" if isinstance(block.shortcut, nn.Identity) else "1x1 projection"
+
+
 def block_input_grad_norms(merge: str = "add", depth: int = 8, batch_size: int = 32,
-                           seed: int = 0) -> pd.DataFrame:
+                           seed: int = 0, shortcuts: str = "where needed",
+                           batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> pd.DataFrame:
     """‖∂L/∂x_l‖ at the input of every block ``l`` (one FashionMNIST batch, train mode).
 
     This is the quantity the identity-path argument is about: with an add merge
     and identity shortcuts, ``∂L/∂x_l`` contains ``∂L/∂x_L`` unchanged; a cat
     stack has no weight-free path. One row per block, aligned by block index
     (both nets have the same blocks, the cat net just has more weights in them):
-    columns ``block, in_channels, shortcut, grad_norm``.
+    columns ``block, in_channels, shortcut, params, grad_norm``.
     """
-    x, y = fashion_batch(batch_size, seed)
-    net = merge_network(merge, depth, seed=seed).train()
+    x, y = fashion_batch(batch_size, seed) if batch is None else batch
+    net = merge_network(merge, depth, seed=seed, shortcuts=shortcuts).train()
     blocks = net.blocks()
     inputs: list[torch.Tensor] = []
 
@@ -149,11 +211,43 @@ def block_input_grad_norms(merge: str = "add", depth: int = 8, batch_size: int =
         for h in handles:
             h.remove()
     return pd.DataFrame([
-        {"block": i, "in_channels": b.in_channels,
-         "shortcut": "identity" if isinstance(b.shortcut, nn.Identity) else "1x1 projection",
+        {"block": i, "in_channels": b.in_channels, "shortcut": _shortcut_name(b), "params": num_params(b),
          "grad_norm": float(t.grad.norm())}
         for i, (b, t) in enumerate(zip(blocks, inputs))
     ])
+
+
+def gradient_measures(depth: int = 56, batch_size: int = 32, seed: int = 0) -> pd.DataFrame:
+    """Two ways to measure how the gradient spreads through the add and the cat net (same batch).
+
+    ``input gradient``: ‖∂L/∂x‖ at the first block's input ÷ at the last block's
+    (this lesson). ``weight gradient``: ‖∂L/∂W‖ of the first conv ÷ the last conv
+    of the main path (lesson 03's measure). A weight's gradient is the gradient at
+    its output times the activation at its input, and the activations entering
+    early blocks are smaller than those entering late ones, so the second ratio
+    is the smaller one. ``activation``: RMS of the last block's input ÷ the first's.
+    """
+    x, y = fashion_batch(batch_size, seed)
+    rows = []
+    for merge in ("add", "cat"):
+        net = merge_network(merge, depth, seed=seed).train()
+        blocks = net.blocks()
+        inputs: list[torch.Tensor] = []
+        handles = [b.register_forward_pre_hook(lambda m, a: (a[0].retain_grad(), inputs.append(a[0]), None)[-1])
+                   for b in blocks]
+        try:
+            with torch_threads(1):
+                nn.functional.cross_entropy(net(x), y).backward()
+        finally:
+            for h in handles:
+                h.remove()
+        first_w, last_w = net.conv1.weight.grad.norm(), blocks[-1].conv2.weight.grad.norm()
+        rms = [float(t.detach().pow(2).mean().sqrt()) for t in (inputs[0], inputs[-1])]
+        rows.append({"merge": merge, "input gradient, first ÷ last block":
+                     float(inputs[0].grad.norm() / inputs[-1].grad.norm()),
+                     "weight gradient, first ÷ last conv": float(first_w / last_w),
+                     "activation RMS, last ÷ first block input": rms[1] / rms[0]})
+    return pd.DataFrame(rows).set_index("merge")
 
 
 def compare_add_cat(
@@ -180,41 +274,6 @@ def compare_add_cat(
         hist["params"] = num_params(model)
         frames.append(hist)
     return pd.concat(frames, ignore_index=True)
-
-
-def draw_merge_explorer(merge: str = "add", depth: int = 8, batch_size: int = 32) -> Figure:
-    """Three panels for the chosen merge (the other one in gray for reference), all on the
-    block axis: channels after each block, parameters per block, and the gradient
-    norm at each block's input (:func:`block_input_grad_norms`)."""
-    table = network_table(depth)
-    other = "cat" if merge == "add" else "add"
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    styles = {other: dict(color="0.7", ls="--"),
-              merge: dict(color="C0" if merge == "add" else "C1", ls="-")}
-    for m, style in styles.items():
-        t = table[(table["merge"] == m) & (table["layer"] != "fc")]
-        idx = t["index"].to_numpy(dtype=float)
-        axes[0].plot(idx, t.out_channels.to_numpy(dtype=float), marker="o", label=m, **style)
-        axes[1].plot(idx, t.params.to_numpy(dtype=float), marker="o", label=m, **style)
-        g = block_input_grad_norms(m, depth, batch_size)
-        axes[2].plot(g["block"], g["grad_norm"], marker="o", ms=3, label=m, **style)
-    axes[0].set_ylabel("channels after the merge")
-    axes[1].set_ylabel("parameters per block")
-    axes[2].set_ylabel("gradient at the block's input ‖∂L/∂x‖₂")
-    axes[2].set_yscale("log")
-    for ax in axes:
-        ax.set_xlabel("block index (input → output)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    total = {m: num_params(merge_network(m, depth)) for m in ("add", "cat")}
-    fig.suptitle(
-        f"merge={merge!r}, depth {depth}: {total[merge]:,} parameters "
-        f"({total[merge] / total['add']:.2f}x the add net)"
-    )
-    for ax in axes:
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
 
 
 def inception_bookkeeping() -> pd.DataFrame:
@@ -317,3 +376,191 @@ def plot_add_cat_runs(table: pd.DataFrame) -> Figure:
     fig.suptitle("add vs cat merge, cached runs: band = min to max over seeds")
     fig.tight_layout()
     return fig
+
+
+def final_accuracy(table: pd.DataFrame) -> pd.DataFrame:
+    """Last epoch of add-vs-cat runs (cached: several seeds; live: one), per merge: parameters,
+    test accuracy (mean, min, max over seeds), final training loss, seconds per epoch."""
+    last = table[table["epoch"] == table["epoch"].max()]
+    return last.groupby("merge").agg(params=("params", "first"), test_acc_mean=("test_acc", "mean"),
+                                     test_acc_min=("test_acc", "min"), test_acc_max=("test_acc", "max"),
+                                     train_loss=("train_loss", "mean"), s_per_epoch=("seconds", "mean"))
+
+
+MERGE_COLORS = {"add": "C0", "cat": "C1"}
+
+
+def plot_live_runs(history: pd.DataFrame) -> Figure:
+    """Loss (log scale: an early test loss far above the rest stays readable) and test accuracy per
+    epoch of :func:`compare_add_cat`'s runs; training dashed, test solid, one colour per merge."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for merge, runs in history.groupby("merge"):
+        color = MERGE_COLORS[str(merge)]
+        loss_ax.plot(runs["epoch"], runs["train_loss"], "--o", ms=3, color=color, label=f"{merge}, training")
+        loss_ax.plot(runs["epoch"], runs["test_loss"], "-o", ms=3, color=color, label=f"{merge}, test")
+        acc_ax.plot(runs["epoch"], 100 * runs["test_acc"], "-o", ms=3, color=color, label=f"{merge}, test")
+    loss_ax.set_yscale("log")
+    loss_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    loss_ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+    loss_ax.set_ylabel("cross-entropy loss (log scale)")
+    acc_ax.set_ylabel("test accuracy (%)")
+    acc_ax.set_ylim(0, 100)
+    acc_ax.axhline(10, color="0.6", ls=":", lw=1)
+    acc_ax.text(history["epoch"].max(), 11, "chance (10 %)", ha="right", va="bottom", fontsize=8, color="0.4")
+    for ax in (loss_ax, acc_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="best")
+    fig.suptitle("add vs cat, one run each on this machine")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- the explorer
+class MergeExplorer(LiveFigure):
+    """Section 3's explorer: gradient at every block's input (left, log scale) and parameters per
+    block (right) of the chosen net: ``merge`` add or cat, ``shortcuts`` "where needed" (identity
+    where the shapes match, as a ResNet) or "every block" (a 1x1 conv + BN in every block: no
+    weight-free path at all), ``depth`` 8..56. The ResNet (add, identity where possible) stays in
+    gray for reference. Every setting is measured once up front (:meth:`precompute`), so a move
+    only redraws; the axes hold every setting, so most moves are cheap blits.
+    """
+
+    figsize = (12.0, 4.4)
+    merges = ("add", "cat")
+    depths = tuple(range(8, 57, 6))
+    reference = ("add", "where needed")
+
+    def __init__(self, *, batch_size: int = 32, seed: int = 0, depths: Sequence[int] | None = None) -> None:
+        super().__init__()
+        self.batch_size, self.seed = batch_size, seed
+        self.depths = tuple(depths) if depths is not None else type(self).depths
+        for d in self.depths:
+            if d < 8 or (d - 2) % 6:
+                raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, ...), got {d}")
+        self.batch = fashion_batch(batch_size, seed)
+        self._measured: dict[tuple[str, str, int], pd.DataFrame] = {}
+
+    def measure(self, merge: str, shortcuts: str, depth: int) -> pd.DataFrame:
+        """:func:`block_input_grad_norms` of one net on the explorer's batch (kept)."""
+        if merge not in self.merges:
+            raise ValueError(f"merge must be 'add' or 'cat', got {merge!r}")
+        key = (merge, shortcuts, depth)
+        if key not in self._measured:
+            with torch_threads(1):
+                self._measured[key] = block_input_grad_norms(merge, depth, seed=self.seed, shortcuts=shortcuts,
+                                                             batch=self.batch)
+        return self._measured[key]
+
+    def precompute(self, progress: bool = True) -> "MergeExplorer":
+        """Measure every setting the controls offer now, and say how long it takes."""
+        t0 = time.perf_counter()
+        for m in self.merges:
+            self.measure(m, "where needed", self.depths[-1])
+        estimate = (time.perf_counter() - t0) * 2 * sum(self.depths) / self.depths[-1] - (time.perf_counter() - t0)
+        if progress:
+            print(f"Measuring {len(self.depths)} depths x 4 nets on {self.batch_size} images "
+                  f"(about {estimate:.0f} s more on this machine)...", flush=True)
+        for d in self.depths:
+            for m in self.merges:
+                for s in SHORTCUTS:
+                    self.measure(m, s, d)
+        if progress:
+            print(f"done in {time.perf_counter() - t0:.1f} s", flush=True)
+        return self
+
+    def compute(self, merge: str = "cat", shortcuts: str = "where needed", depth: int = 56) -> dict[str, Any]:
+        chosen, ref = self.measure(merge, shortcuts, depth), self.measure(*self.reference, depth)
+        spread = {k: t["grad_norm"].iloc[0] / t["grad_norm"].iloc[-1] for k, t in (("chosen", chosen), ("ref", ref))}
+        return {"chosen": chosen, "ref": ref, "spread": spread,
+                "params": {"chosen": int(chosen["params"].sum()), "ref": int(ref["params"].sum())}}
+
+    def build(self, fig: Figure) -> None:
+        grid = fig.add_gridspec(1, 2, width_ratios=[1.45, 1], left=0.07, right=0.99, bottom=0.14, top=0.78,
+                                wspace=0.22)
+        self.grad_ax, self.param_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+        ref_style = dict(color="0.6", lw=1.2)
+        (self.ref_line,) = self.grad_ax.plot([], [], "-", **ref_style)
+        (self.line,) = self.grad_ax.plot([], [], "-", lw=2.2)
+        (self.ident,) = self.grad_ax.plot([], [], "o", ms=5, zorder=4)
+        (self.proj,) = self.grad_ax.plot([], [], "s", ms=6, mfc="white", mew=1.5, zorder=4)
+        (self.ref_params,) = self.param_ax.plot([], [], "-", drawstyle="steps-mid", **ref_style)
+        (self.params,) = self.param_ax.plot([], [], "-", drawstyle="steps-mid", lw=2.2)
+        self.stage_lines = [ax.axvline(0, color="0.55", ls=":", lw=1) for ax in (self.grad_ax, self.param_ax)
+                            for _ in range(2)]
+        self.grad_ax.set_yscale("log")
+        log_ticks(self.grad_ax.yaxis)
+        self.grad_ax.set_ylabel("gradient at the block's input ‖∂L/∂x‖₂")
+        self.param_ax.set_ylabel("parameters per block (thousands)")
+        self.param_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1e3:g}"))
+        for ax in (self.grad_ax, self.param_ax):
+            ax.set_xlabel("block (input → output; dotted: a new stage)")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+            ax.grid(alpha=0.3)
+        handles = [Line2D([], [], color="0.6", lw=1.2, label="reference: ResNet (add, identity where shapes match)"),
+                   Line2D([], [], color="0.2", ls="", marker="o", ms=5, label="block with an identity shortcut"),
+                   Line2D([], [], color="0.2", ls="", marker="s", ms=6, mfc="white", mew=1.5,
+                          label="block with a 1×1 conv shortcut")]
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.07, 0.905), ncol=3, fontsize=8, frameon=False)
+        self.grad_title = self.grad_ax.set_title(" ", fontsize=10, y=1.0, loc="left")
+        self.param_title = self.param_ax.set_title(" ", fontsize=10, y=1.0, loc="left")
+        self.suptitle = fig.suptitle(" ", fontsize=11, x=0.07, ha="left", y=0.985)
+        self.dynamic(self.ref_line, self.line, self.ident, self.proj, self.ref_params, self.params,
+                     *self.stage_lines, self.grad_title, self.param_title, self.suptitle)
+
+    def _limits(self) -> dict[str, tuple[float, float]]:
+        """Whole decades around every gradient measured, 0 to the largest block: fixed for every move."""
+        tables = list(self._measured.values()) or [self.measure(*self.reference, self.depths[0])]
+        g = np.concatenate([t["grad_norm"].to_numpy() for t in tables])
+        p = max(float(t["params"].max()) for t in tables)
+        return {"grad": (10.0 ** np.floor(np.log10(g.min())), 10.0 ** np.ceil(np.log10(g.max()))),
+                "params": (0.0, 1.08 * p)}
+
+    def update(self, data: dict[str, Any], merge: str = "cat", shortcuts: str = "where needed",
+               depth: int = 56) -> None:
+        chosen, ref = data["chosen"], data["ref"]
+        color = MERGE_COLORS[merge]
+        x = chosen["block"].to_numpy(dtype=float)
+        g = chosen["grad_norm"].to_numpy()
+        is_id = (chosen["shortcut"] == "identity").to_numpy()
+        self.ref_line.set_data(ref["block"], ref["grad_norm"])
+        self.line.set_data(x, g)
+        self.ident.set_data(x[is_id], g[is_id])
+        self.proj.set_data(x[~is_id], g[~is_id])
+        self.ref_params.set_data(ref["block"], ref["params"])
+        self.params.set_data(x, chosen["params"])
+        for artist in (self.line, self.ident, self.proj, self.params):
+            artist.set_color(color)
+        n = (depth - 2) // 6
+        for i, line in enumerate(self.stage_lines):
+            entry = n * (1 + i % 2) - 0.5
+            line.set_xdata([entry, entry])
+        spread, params = data["spread"], data["params"]
+        self.grad_title.set_text(f"first block ÷ last block: ×{spread['chosen']:,.0f}   (ResNet: ×{spread['ref']:,.0f})")
+        self.param_title.set_text(f"{params['chosen'] / 1e3:,.0f} k parameters in the blocks "
+                                  f"({params['chosen'] / params['ref']:.2f}× the ResNet's)")
+        self.suptitle.set_text(f"merge = {merge}, 1×1 conv shortcuts {shortcuts}, {depth} layers "
+                               f"({len(x)} blocks), one batch of {self.batch_size} images, at initialisation")
+        limits = self._limits()
+        self.set_limits(self.grad_ax, x=(-0.6, len(x) - 0.4), y=limits["grad"])
+        self.set_limits(self.param_ax, x=(-0.6, len(x) - 0.4), y=limits["params"])
+
+
+_SHARED: dict[tuple[int, tuple[int, ...], int], MergeExplorer] = {}
+
+
+def merge_explorer(batch_size: int = 32, depths: Sequence[int] = MergeExplorer.depths, seed: int = 0) -> MergeExplorer:
+    """The lesson's :class:`MergeExplorer`, measured once and kept (the explorer cell and the cells
+    after it that read its numbers get the same instance)."""
+    key = (batch_size, tuple(depths), seed)
+    if key not in _SHARED:
+        _SHARED[key] = MergeExplorer(batch_size=batch_size, seed=seed, depths=depths).precompute()
+    return _SHARED[key]
+
+
+def draw_merge_explorer(merge: str = "cat", shortcuts: str = "where needed", depth: int = 56,
+                        batch_size: int = 32, seed: int = 0) -> Figure:
+    """The :class:`MergeExplorer` figure for one setting (tests and headless runs)."""
+    view = MergeExplorer(batch_size=batch_size, seed=seed, depths=[depth])
+    return view.draw(merge=merge, shortcuts=shortcuts, depth=depth)
