@@ -94,7 +94,8 @@ def _cifar_reference(model: CifarResNet, x: torch.Tensor, training: bool) -> tor
                 skip = _bn(_conv(inp, proj[0]), proj[1] if len(proj) > 1 else nn.Identity(), training)
             else:
                 skip = inp
-            out = h + skip if preact else F.relu(h + skip)
+            merged = torch.cat([h, skip], 1) if block.merge == "cat" else h + skip
+            out = merged if preact else F.relu(merged)
     if preact:
         out = F.relu(_bn(out, model.final_norm[0], training))
     return F.linear(out.mean(dim=(2, 3)), model.fc.weight, model.fc.bias)
@@ -138,6 +139,7 @@ def test_cifar_models_equal_the_written_out_network(name):
         dict(stem_stride=2),
         dict(shortcut="none", bn=False),
         dict(bn=False, shortcut="projection", preact=True),
+        dict(merge="cat", shortcut="projection"),
     ],
     ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
 )
@@ -195,6 +197,34 @@ def test_cifar_parameter_counts_match_paper_table6(depth, millions):
     assert n_params(create_model(f"plain{depth}", in_channels=3)) == n_params(model)
 
 
+def _cifar_params_by_hand(n: int, c_in: int = 3, classes: int = 10) -> int:
+    """6n+2 net with option-A shortcuts, counted layer by layer (3x3 convs without bias, BN = 2 per channel)."""
+    conv = lambda a, b: a * b * 9  # noqa: E731
+    stem = conv(c_in, 16) + 2 * 16
+    total = stem
+    for c_prev, c in ((16, 16), (16, 32), (32, 64)):
+        first = conv(c_prev, c) + conv(c, c) + 2 * (2 * c)
+        rest = 2 * conv(c, c) + 2 * (2 * c)
+        total += first + (n - 1) * rest
+    return total + 64 * classes + classes
+
+
+# the exact counts behind Table 6's rounded numbers (the same as in public CIFAR ResNet ports)
+EXACT = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
+
+
+@pytest.mark.parametrize("depth", sorted(EXACT))
+def test_cifar_parameter_counts_equal_the_hand_count(depth):
+    n = (depth - 2) // 6
+    assert _cifar_params_by_hand(n) == EXACT[depth]
+    assert n_params(create_model(f"resnet{depth}", in_channels=3, num_classes=10)) == EXACT[depth]
+    # one input channel, 7 classes: the stem loses 2 * 16 * 9 weights, the head 3 * 65
+    assert n_params(create_model(f"resnet{depth}", num_classes=7)) == EXACT[depth] - 288 - 195
+    # projection shortcuts (option B) add a 1x1 conv + BN at stages 2 and 3
+    assert n_params(create_model(f"resnet{depth}", in_channels=3, shortcut="projection")) == \
+        EXACT[depth] + (16 * 32 + 64) + (32 * 64 + 128)
+
+
 def test_cifar_depth_counts_weighted_layers():
     for depth in (8, 14, 20):
         model = create_model("resnet_cifar", depth=depth)
@@ -232,38 +262,95 @@ def test_cifar_switches_change_the_network():
     assert all(torch.count_nonzero(b.bn2.weight) == 0 for b in zero.blocks())
 
 
-def test_post002_resnet18_shapes_and_params():
-    model = create_model("post_resnet18")
-    assert isinstance(model, PostResNet)
-    # torchvision's 11,689,512 plus the biases of its 20 convs (post 002 keeps bias=True)
-    conv_biases = sum(m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d))
-    assert n_params(model) == 11_689_512 + conv_biases == 11_694_312
-    model.eval()
+def _post_reference(model: nn.Module, x: torch.Tensor, training: bool, fashion: bool) -> torch.Tensor:
+    """Posts 000 / 002's ResNet-18 written out: stem, four stages of two basic blocks, pool, fc.
+
+    Post 002 (``fashion=False``): 7x7 stride-2 conv, BN, ReLU, max pool; a block's shortcut is a
+    1x1 conv + BN where the first block of stages 2-4 halves the size. Post 000: 7x7 stride-3 conv,
+    ReLU *before* BN, max pool; the shortcut is a bare 1x1 conv. Every conv has a bias.
+    """
+    if fashion:
+        stem = model.block1
+        out = _bn(F.relu(F.conv2d(x, stem[0].weight, stem[0].bias, stride=3, padding=3)), stem[2], training)
+        stages = [model.block2, model.block3, model.block4, model.block5]
+        fc = model.block6[2]
+    else:
+        out = F.relu(_bn(F.conv2d(x, model.conv1.weight, model.conv1.bias, stride=2, padding=3), model.bn1, training))
+        stages = [model.layer1, model.layer2, model.layer3, model.layer4]
+        fc = model.fc
+    out = F.max_pool2d(out, 3, stride=2, padding=1)
+    for s, stage in enumerate(stages):
+        assert len(stage) == 2
+        for i, block in enumerate(stage):
+            stride = 2 if s > 0 and i == 0 else 1
+            h = F.relu(_bn(F.conv2d(out, block.conv1.weight, block.conv1.bias, stride=stride, padding=1), block.bn1, training))
+            h = _bn(F.conv2d(h, block.conv2.weight, block.conv2.bias, padding=1), block.bn2, training)
+            if stride == 1:
+                skip = out
+            elif fashion:
+                skip = F.conv2d(out, block.conv3.weight, block.conv3.bias, stride=2)
+            else:
+                proj, norm = block.shortcut
+                skip = _bn(F.conv2d(out, proj.weight, proj.bias, stride=2), norm, training)
+            out = F.relu(h + skip)
+    return F.linear(out.mean(dim=(2, 3)), fc.weight, fc.bias)
+
+
+def _randomize_biases(model: nn.Module) -> nn.Module:
     with torch.no_grad():
-        assert model(torch.randn(10, 3, 224, 224)).shape == (10, 1000)
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0, 0.1)
+    return model
 
 
-def test_post000_fashion_resnet18_shapes_params_and_names():
-    model = create_model("post_fashion_resnet18")
+def test_post002_resnet18_equals_the_written_out_network_and_counts():
+    torch.manual_seed(0)
+    model = _randomize_biases(_randomize_bn(create_model("post_resnet18", num_classes=5)))
+    assert isinstance(model, PostResNet)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for training in (True, False):
+            model.train(training)
+            torch.testing.assert_close(model(x), _post_reference(model, x, training, fashion=False), rtol=1e-4, atol=1e-4)
+    # torchvision's 11,689,512 (1000 classes) plus the biases of its 20 convs:
+    # 64 (stem) + 4*64 + 2*128 + 2*256 + 2*512 (block convs) + 128 + 256 + 512 (1x1 shortcuts) = 4,800
+    assert n_params(create_model("post_resnet18")) == 11_689_512 + 4_800 == 11_694_312
+    # with the default (identity) shortcut everywhere: only stages 2-4 have a conv shortcut
+    assert [len(b.shortcut) for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for b in stage] == [0, 0, 2, 0, 2, 0, 2, 0]
+
+
+def test_post000_fashion_resnet18_equals_the_written_out_network_and_counts():
+    torch.manual_seed(0)
+    model = _randomize_biases(_randomize_bn(create_model("post_fashion_resnet18", num_classes=4)))
     assert isinstance(model, PostFashionResNet18)
     assert [n for n, _ in model.named_children()] == [f"block{i}" for i in range(1, 7)]
-    stem = model.block1
-    assert stem[0].stride == (3, 3) and stem[0].kernel_size == (7, 7)
-    assert isinstance(stem[1], nn.ReLU) and isinstance(stem[2], nn.BatchNorm2d)  # ReLU before BN
-    assert n_params(model) == 11_178_378
-    model.eval()
+    x = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
-        assert model(torch.randn(1, 1, 224, 224)).shape == (1, 10)
+        for training in (True, False):
+            model.train(training)
+            torch.testing.assert_close(model(x), _post_reference(model, x, training, fashion=True), rtol=1e-4, atol=1e-4)
+    # by hand: stem 1*64*49 + 64 + BN 128 = 3,328; a block with c_in -> c channels: two biased 3x3 convs,
+    # two BNs, and a biased 1x1 conv when c_in != c; the head 512*10 + 10
+    def block(c_in: int, c: int) -> int:
+        return (c_in * c * 9 + c) + (c * c * 9 + c) + 4 * c + (c_in * c + c if c_in != c else 0)
+    by_hand = 3_328 + 2 * block(64, 64) + sum(block(c // 2, c) + block(c, c) for c in (128, 256, 512)) + 5_130
+    assert n_params(create_model("post_fashion_resnet18")) == by_hand == 11_178_378
 
 
 def test_simple_resnet_is_resnet50_with_new_fc():
-    model = create_model("simple_resnet")
+    torch.manual_seed(0)
+    model = _randomize_bn(create_model("simple_resnet", num_classes=3)).eval()
     assert isinstance(model, SimpleResNet)
-    assert model.model.fc.out_features == 10
-    assert n_params(model) == n_params(torchvision_resnet(50, 10, 3))
-    model.eval()
+    theirs = torchvision.models.resnet50(weights=None)
+    theirs.fc = nn.Linear(2048, 3)
+    theirs.load_state_dict(model.model.state_dict())
+    theirs.eval()
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+        torch.testing.assert_close(model(x), theirs(x))
+    # torchvision's 25,557,032 for 1000 classes, less 2048 * 997 + 997 for the smaller head
+    assert n_params(create_model("simple_resnet")) == 25_557_032 - 2049 * 990
 
 
 def test_error_messages_say_what_to_change():
