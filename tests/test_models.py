@@ -1,5 +1,7 @@
 """Networks and registry: shapes, parity with torchvision, the paper's Table 6, errors."""
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -587,3 +589,23 @@ def test_inits_give_the_documented_std_and_zero_bias(init, std):
             expected = (2 / (fan + w.weight.shape[0] * (w.weight[0, 0].numel() if w.weight.dim() > 2 else 1))) ** 0.5
         assert float(w.weight.std()) == pytest.approx(expected, rel=0.06), (init, layer)
         assert torch.count_nonzero(w.bias) == 0
+
+
+def test_register_cifar_makes_a_residual_and_a_plain_entry_point(monkeypatch):
+    """The import-time registration, run again here on an empty registry for a depth not registered."""
+    monkeypatch.setattr(models, "_MODELS", {})
+    models._register_cifar(14)
+    assert list_models() == ["plain14", "resnet14"]
+    res, plain = models._MODELS["resnet14"], models._MODELS["plain14"]
+    assert (res.__name__, res.__qualname__, plain.__name__, plain.__qualname__) == ("resnet14", "resnet14", "plain14", "plain14")
+    assert res.__doc__ == "The 14-layer CIFAR-style ResNet (He et al. 2016, section 4.2); keyword arguments go to CifarResNet."
+    assert plain.__doc__ == "The 14-layer CIFAR-style plain net (He et al. 2016, section 4.2); keyword arguments go to CifarResNet."
+    keywords = ["num_classes", "in_channels", "width", "bn", "shortcut", "merge", "preact", "activation",
+                "zero_init_residual", "stem_stride"]
+    assert list(inspect.signature(res).parameters) == keywords
+    assert list(inspect.signature(plain).parameters) == [k for k in keywords if k != "shortcut"]
+    a, b = create_model("resnet14", num_classes=3), create_model("plain14", width=2)
+    assert a.depth == b.depth == 14 and a.fc.out_features == 3 and b.fc.in_features == 128
+    assert all(blk.shortcut_kind == "zeropad" for blk in a.blocks()) and all(blk.shortcut is None for blk in b.blocks())
+    with pytest.raises(ValueError, match=r"^plain14 does not take shortcut; it accepts: num_classes, in_channels, width, bn, merge,"):
+        create_model("plain14", shortcut="zeropad")
