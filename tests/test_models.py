@@ -609,3 +609,27 @@ def test_register_cifar_makes_a_residual_and_a_plain_entry_point(monkeypatch):
     assert all(blk.shortcut_kind == "zeropad" for blk in a.blocks()) and all(blk.shortcut is None for blk in b.blocks())
     with pytest.raises(ValueError, match=r"^plain14 does not take shortcut; it accepts: num_classes, in_channels, width, bn, merge,"):
         create_model("plain14", shortcut="zeropad")
+
+
+def test_deep_net_defaults_and_pytorch_default_init():
+    # make_deep_net's default depth is 20 hidden layers: flatten + 20 + head
+    assert len(models.make_deep_net()) == 22
+    assert models.make_deep_net("mlp", 2, width=3).hidden1.linear.out_features == 3  # keywords reach the builder
+    assert models.make_deep_net("cnn", 2, channels=5).hidden2.conv.in_channels == 5
+    # init="default" keeps PyTorch's own init: uniform(+-1/sqrt(fan_in)) weights (std 1/sqrt(3 fan_in)) and biases
+    torch.manual_seed(0)
+    lin = models.make_deep_mlp(2, width=400, init="default").hidden2.linear
+    bound = 1 / 400 ** 0.5
+    assert float(lin.bias.abs().max()) > 0.9 * bound and float(lin.bias.abs().max()) <= bound
+    assert float(lin.weight.detach().std()) == pytest.approx(1 / (3 * 400) ** 0.5, rel=0.02)
+
+
+def test_register_model_adds_an_entry_point(monkeypatch):
+    monkeypatch.setattr(models, "_MODELS", {})
+
+    def tiny(num_classes: int = 2) -> nn.Module:
+        return nn.Linear(3, num_classes)
+
+    assert models.register_model(tiny) is tiny
+    assert models._MODELS == {"tiny": tiny} and list_models() == ["tiny"]
+    assert create_model("tiny", num_classes=4).out_features == 4
