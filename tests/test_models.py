@@ -633,3 +633,57 @@ def test_register_model_adds_an_entry_point(monkeypatch):
     assert models.register_model(tiny) is tiny
     assert models._MODELS == {"tiny": tiny} and list_models() == ["tiny"]
     assert create_model("tiny", num_classes=4).out_features == 4
+
+
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_deep_mlp_and_cnn_equal_their_written_out_forward(shortcut):
+    torch.manual_seed(0)
+    mlp = models.make_deep_mlp(3, width=6, activation="tanh", shortcut=shortcut, in_features=12, num_classes=4)
+    x = torch.randn(5, 3, 2, 2)
+    lin = [mlp.hidden1.linear, mlp.hidden2.body.linear if shortcut else mlp.hidden2.linear,
+           mlp.hidden3.body.linear if shortcut else mlp.hidden3.linear, mlp.head.linear]
+    h = F.linear(x.reshape(5, 12), lin[0].weight, lin[0].bias)
+    for layer in lin[1:3]:
+        step = F.linear(torch.tanh(h), layer.weight, layer.bias)
+        h = h + step if shortcut else step
+    torch.testing.assert_close(mlp(x), F.linear(torch.tanh(h), lin[3].weight, lin[3].bias))
+
+    cnn = models.make_deep_cnn(3, channels=4, activation="relu", shortcut=shortcut, in_channels=2, num_classes=3)
+    x = torch.randn(2, 2, 9, 9)
+    convs = [cnn.hidden1.conv] + [(cnn[i].body if shortcut else cnn[i]).conv for i in (1, 2)]
+    h = F.conv2d(x, convs[0].weight, convs[0].bias, stride=2, padding=1)  # default stem stride 2: 9 -> 5
+    assert h.shape == (2, 4, 5, 5)
+    for conv in convs[1:]:
+        step = F.conv2d(F.relu(h), conv.weight, conv.bias, padding=1)
+        h = h + step if shortcut else step
+    head = cnn.head.linear
+    torch.testing.assert_close(cnn(x), F.linear(F.relu(h).mean(dim=(2, 3)), head.weight, head.bias))
+
+
+def test_deep_builders_defaults_and_smallest_sizes():
+    mlp = models.make_deep_mlp(2)
+    assert (mlp.hidden1.linear.in_features, mlp.hidden1.linear.out_features, mlp.head.linear.out_features) == (784, 64, 10)
+    assert mlp.hidden1.linear.bias is not None and isinstance(mlp.hidden2.act, nn.Sigmoid)
+    cnn = models.make_deep_cnn(2)
+    assert (cnn.hidden1.conv.in_channels, cnn.hidden1.conv.out_channels, cnn.head.linear.out_features) == (1, 8, 10)
+    assert cnn.hidden1.conv.stride == (2, 2) and cnn.hidden1.conv.bias is not None and isinstance(cnn.hidden2.act, nn.Sigmoid)
+    # one input feature / channel, one class and stride 1 are the smallest valid sizes
+    assert models.make_deep_mlp(1, width=1, in_features=1, num_classes=1)(torch.ones(2, 1)).shape == (2, 1)
+    assert models.make_deep_cnn(1, channels=1, in_channels=1, num_classes=1, stem_stride=1)(torch.ones(2, 1, 3, 3)).shape == (2, 1)
+    assert len(models.make_deep_mlp(1000, width=1)) == 1002 and len(models.make_deep_cnn(1, channels=1)) == 2
+    for kw in (dict(in_features=0), dict(num_classes=0)):
+        with pytest.raises(ValueError, match=r"^make_deep_mlp: in_features and num_classes must be positive$"):
+            models.make_deep_mlp(2, **kw)
+    for kw in (dict(in_channels=0), dict(num_classes=0), dict(stem_stride=0)):
+        with pytest.raises(ValueError, match=r"^make_deep_cnn: in_channels, num_classes and stem_stride must be positive$"):
+            models.make_deep_cnn(2, **kw)
+    for depth in (0, 1001, 2.0, True):
+        with pytest.raises(ValueError, match=r"^make_deep_cnn: depth must be an int between 1 and 1000 \(number of hidden layers\), got "):
+            models.make_deep_cnn(depth)
+    for width in (0, 2.0, True):
+        with pytest.raises(ValueError, match=r"^make_deep_mlp: width must be a positive int, got "):
+            models.make_deep_mlp(2, width=width)
+    with pytest.raises(ValueError, match=r"^make_deep_cnn: activation must be one of \['elu', .*\], got 'softmax'$"):
+        models.make_deep_cnn(2, activation="softmax")
+    with pytest.raises(ValueError, match=r"^make_deep_cnn: init must be one of \['default', 'xavier', 'kaiming', 'small', 'large'\], got 'he'$"):
+        models.make_deep_cnn(2, init="he")
