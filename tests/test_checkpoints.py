@@ -157,3 +157,23 @@ def test_load_model_records_the_recipe_and_returns_an_eval_model(tmp_path):
     assert all(not m.training for m in rebuilt.modules())
     assert checkpoints.load_model(checkpoints.save_checkpoint(tmp_path / "n.pt", net)).recipe is None
     assert rebuilt.model_spec == {"name": "resnet_cifar", "kwargs": {"depth": 8, "num_classes": 3}}
+
+
+def test_rng_state_saves_and_restores_the_cuda_generators_when_there_are_some(monkeypatch):
+    """The CUDA branch, on any machine: torch.cuda's generator functions replaced by recording fakes."""
+    calls = []
+    fake_states = [torch.tensor([1, 2], dtype=torch.uint8), torch.tensor([3], dtype=torch.uint8)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: fake_states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: calls.append(states))
+    state = checkpoints.rng_state()
+    assert state["cuda"] is fake_states
+    checkpoints.set_rng_state(state)
+    assert calls == [fake_states]
+    del state["cuda"]  # a state saved on a machine without CUDA: the GPUs' generators are left alone
+    checkpoints.set_rng_state(state)
+    assert calls == [fake_states]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "cuda" not in checkpoints.rng_state()
+    checkpoints.set_rng_state({**checkpoints.rng_state(), "cuda": fake_states})  # saved on a GPU, loaded without one
+    assert calls == [fake_states]
