@@ -177,3 +177,33 @@ def test_rng_state_saves_and_restores_the_cuda_generators_when_there_are_some(mo
     assert "cuda" not in checkpoints.rng_state()
     checkpoints.set_rng_state({**checkpoints.rng_state(), "cuda": fake_states})  # saved on a GPU, loaded without one
     assert calls == [fake_states]
+
+
+def test_loading_refuses_pickled_code_and_maps_tensors_to_the_device(tmp_path, monkeypatch):
+    """weights_only=True: a file holding an arbitrary Python object is refused (safe to load a stranger's file);
+    map_location reaches torch.load (a checkpoint written on a GPU loads on a machine without one)."""
+    net = models.create_model("resnet_cifar", depth=8)
+    path = checkpoints.save_checkpoint(tmp_path / "ok.pt", net)
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": net.state_dict(), "model_spec": {"name": "resnet_cifar", "kwargs": {"depth": 8}},
+                "payload": _Unsafe()}, evil)
+    for load in (checkpoints.load_model, checkpoints.load_checkpoint):
+        with pytest.raises(Exception, match="Weights only load failed"):
+            load(evil)
+    seen = []
+    real_load = torch.load
+
+    def recording_load(f, *args, **kwargs):
+        seen.append((kwargs.get("map_location", "missing"), kwargs.get("weights_only", "missing")))
+        return real_load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    checkpoints.load_model(path)
+    checkpoints.load_checkpoint(path)
+    checkpoints.load_model(path, map_location=torch.device("cpu"))
+    checkpoints.load_checkpoint(path, map_location=torch.device("cpu"))
+    assert seen == [("cpu", True), ("cpu", True), (torch.device("cpu"), True), (torch.device("cpu"), True)]
+
+
+class _Unsafe:
+    """Not in torch's weights-only allowlist: unpickling it would run this module's code."""

@@ -687,3 +687,8 @@ def test_deep_builders_defaults_and_smallest_sizes():
         models.make_deep_cnn(2, activation="softmax")
     with pytest.raises(ValueError, match=r"^make_deep_cnn: init must be one of \['default', 'xavier', 'kaiming', 'small', 'large'\], got 'he'$"):
         models.make_deep_cnn(2, init="he")
+
+
+def test_deep_mlp_head_has_batch_norm_exactly_with_bn():
+    assert isinstance(models.make_deep_mlp(2, width=4, bn=True).head.bn, nn.BatchNorm1d)
+    assert [type(m) for m in models.make_deep_mlp(2, width=4).head] == [nn.Sigmoid, nn.Linear]
