@@ -504,15 +504,28 @@ def test_resnet_options_match_torchvision():
             assert float(m.weight.detach().std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.05)
     small = create_model("resnet18", small_input=True)
     assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1) and isinstance(small.maxpool, nn.Identity)
-    dil = create_model("resnet50", replace_stride_with_dilation=[False, True, True])
-    tv_dil = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=[False, True, True])
+    # dilation and grouped/wide bottlenecks on one-block-per-stage nets (the options act per block; small = fast)
+    from resnet_tutorial.models import ResNet
+    from torchvision.models.resnet import Bottleneck as TvBottleneck
+    from torchvision.models.resnet import ResNet as TvResNet
+
+    from resnet_tutorial.blocks import Bottleneck
+
+    dil = ResNet(Bottleneck, [2, 1, 2, 2], replace_stride_with_dilation=[False, True, True])
+    tv_dil = TvResNet(TvBottleneck, [2, 1, 2, 2], replace_stride_with_dilation=[False, True, True])
     assert [m.dilation for m in dil.modules() if isinstance(m, nn.Conv2d)] == \
         [m.dilation for m in tv_dil.modules() if isinstance(m, nn.Conv2d)]
     assert [m.stride for m in dil.modules() if isinstance(m, nn.Conv2d)] == \
         [m.stride for m in tv_dil.modules() if isinstance(m, nn.Conv2d)]
-    wide = create_model("resnet50", groups=2, width_per_group=128)
-    tv_wide = torchvision.models.resnet50(weights=None, groups=2, width_per_group=128)
+    wide = ResNet(Bottleneck, [1, 1, 1, 1], groups=2, width_per_group=128, num_classes=3)
+    tv_wide = TvResNet(TvBottleneck, [1, 1, 1, 1], groups=2, width_per_group=128, num_classes=3)
     assert n_params(wide) == n_params(tv_wide)
+    assert [m.groups for m in wide.modules() if isinstance(m, nn.Conv2d)] == \
+        [m.groups for m in tv_wide.modules() if isinstance(m, nn.Conv2d)]
+    tv_wide.load_state_dict(wide.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wide.eval()(x), tv_wide.eval()(x))
     feats = create_model("resnet18").eval().forward_features(torch.randn(1, 3, 64, 64))
     assert feats.shape == (1, 512, 2, 2)
 
