@@ -207,3 +207,17 @@ def test_loading_refuses_pickled_code_and_maps_tensors_to_the_device(tmp_path, m
 
 class _Unsafe:
     """Not in torch's weights-only allowlist: unpickling it would run this module's code."""
+
+
+def test_load_model_moves_the_model_to_map_location(tmp_path, monkeypatch):
+    """The model ends on ``map_location`` (on a machine without a GPU the move is recorded, as it changes nothing)."""
+    path = checkpoints.save_checkpoint(tmp_path / "m.pt", models.create_model("resnet_cifar", depth=8))
+    moves, real_to = [], nn.Module.to
+
+    def recording_to(self, *args, **kwargs):
+        moves.append((type(self).__name__, args))
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(nn.Module, "to", recording_to)
+    checkpoints.load_model(path, map_location="cpu")
+    assert moves == [("CifarResNet", ("cpu",))]

@@ -705,3 +705,24 @@ def test_deep_builders_defaults_and_smallest_sizes():
 def test_deep_mlp_head_has_batch_norm_exactly_with_bn():
     assert isinstance(models.make_deep_mlp(2, width=4, bn=True).head.bn, nn.BatchNorm1d)
     assert [type(m) for m in models.make_deep_mlp(2, width=4).head] == [nn.Sigmoid, nn.Linear]
+
+
+def test_stage_lengths_and_hidden_batch_norm_follow_the_arguments(monkeypatch):
+    post = PostResNet(num_blocks=[1, 3, 1, 2], num_classes=2)
+    assert [len(s) for s in (post.layer1, post.layer2, post.layer3, post.layer4)] == [1, 3, 1, 2]
+    cnn = models.make_deep_cnn(3, channels=4, bn=True, activation="relu")
+    assert [type(m) for m in cnn.hidden2] == [nn.BatchNorm2d, nn.ReLU, nn.Conv2d]
+    assert [type(m) for m in models.make_deep_cnn(3, channels=4, activation="relu").hidden3] == [nn.ReLU, nn.Conv2d]
+    # list_models groups by the name without its trailing digits: letters stay part of the family
+    monkeypatch.setattr(models, "_MODELS", {})
+    for name in ("netY", "net10", "netX", "net2"):
+        models.register_model(_named(name))
+    assert list_models() == ["net2", "net10", "netX", "netY"]
+
+
+def _named(name: str):
+    def fn() -> nn.Module:
+        return nn.Identity()
+
+    fn.__name__ = name
+    return fn
