@@ -190,6 +190,10 @@ def test_fashion_batch_is_a_seeded_draw_from_the_training_split():
     x[:] = 0  # a copy: the cached batch is not changed by the caller
     assert not torch.equal(data.fashion_batch(5, seed=3)[0], x)
     assert data.fashion_batch(2)[0].shape == (2, 1, 28, 28)
+    # the defaults: 128 images drawn with seed 0
+    x, y = data.fashion_batch()
+    idx = torch.randperm(60000, generator=torch.Generator().manual_seed(0))[:128]
+    assert x.shape == (128, 1, 28, 28) and torch.equal(y, labels[idx])
     with pytest.raises(ValueError, match=r"fashion_batch: n must be at least 2 \(BatchNorm needs a batch\), got 1"):
         data.fashion_batch(1)
 
