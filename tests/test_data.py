@@ -198,6 +198,13 @@ def test_fashion_batch_is_a_seeded_draw_from_the_training_split():
         data.fashion_batch(1)
 
 
+def test_stratified_subset_defaults_to_seed_0_of_the_split_asked_for():
+    images, labels = data.load_tensors(train=True)
+    x, y = data.stratified_subset(True, 2)
+    idx = data.stratified_indices(labels, 2, seed=0)
+    assert torch.equal(y, labels[idx]) and torch.equal(x, data.normalize(images[idx]))
+
+
 def test_stratified_subset_and_indices_by_hand():
     labels = torch.tensor([2, 0, 1, 0, 2, 1, 0])
     idx = data.stratified_indices(labels, 1, seed=4)
