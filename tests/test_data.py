@@ -334,3 +334,12 @@ def test_fast_loaders_settings_reach_both_loaders():
     a, b = data.fast_loaders(batch_size=4, per_class=2, test_per_class=2, device="cpu", num_replicas=2, rank=1)
     assert (a.num_replicas, a.rank, b.num_replicas, b.rank) == (2, 1, 2, 1)
     assert a.num_samples == 10 and b.num_samples == 10
+
+
+def test_augmentation_keeps_its_index_tensors_on_the_images_device():
+    """On a GPU the crop offsets and flips must live on the GPU; the meta device (shapes only, on every
+    machine) shows it without one: a CPU index tensor mixed with meta images raises."""
+    loader = data.TensorLoader(torch.zeros(4, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64),
+                               batch_size=2, augment=True, pad=2)
+    out = loader._augment(torch.empty(3, 1, 8, 8, device="meta"), torch.Generator().manual_seed(0))
+    assert out.shape == (3, 1, 8, 8) and out.device.type == "meta"
