@@ -726,3 +726,15 @@ def _named(name: str):
 
     fn.__name__ = name
     return fn
+
+
+def test_post_networks_defaults_and_arguments():
+    from resnet_tutorial.models import post_resnet18
+
+    assert (PostResNet().conv1.in_channels, PostResNet().fc.out_features) == (3, 1000)
+    assert (PostFashionResNet18().block1[0].in_channels, PostFashionResNet18().block6[2].out_features) == (1, 10)
+    net = post_resnet18(num_classes=5, in_channels=1)
+    assert (net.conv1.in_channels, net.fc.out_features) == (1, 5)
+    assert [len(s) for s in (net.layer1, net.layer2, net.layer3, net.layer4)] == [2, 2, 2, 2]
+    with pytest.raises(TypeError, match="foo"):
+        post_resnet18(foo=1)  # extra keywords reach PostResNet, which refuses unknown ones
