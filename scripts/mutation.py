@@ -322,6 +322,23 @@ def write_doc(result: dict[str, Any]) -> None:
     DOC.write_text("\n".join(out) + "\n", encoding="utf-8")
 
 
+def kept_rows(modules: dict[str, Module], previous: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each module's verdicts from its build directory, or else its last reported ones.
+
+    A fresh checkout (or a worktree that ran some modules only) has no build/mutation/<name>/
+    for the others; their last results in benchmarks/results/mutation.json stay in the report.
+    """
+    old = {r["module"]: r for r in previous.get("modules", [])} if previous else {}
+    rows = []
+    for name in modules:
+        row = collect(modules[name])
+        if row is None:
+            row = old.get(name)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -348,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[mutation] {name}: {seconds[name] / 60:.1f} min, exit code {rc}", flush=True)
             if rc != 0:
                 failed.append(name)
-    rows = [r for r in (collect(modules[n]) for n in modules) if r is not None]
+    rows = kept_rows(modules, previous)
     result = write_report(rows, seconds, previous)
     for t in result["rows"]:
         print(f"[mutation] {t['module']:8s} {t['mutants']:4d} mutants  {t['killed']:4d} killed  "

@@ -190,8 +190,19 @@ def test_fashion_batch_is_a_seeded_draw_from_the_training_split():
     x[:] = 0  # a copy: the cached batch is not changed by the caller
     assert not torch.equal(data.fashion_batch(5, seed=3)[0], x)
     assert data.fashion_batch(2)[0].shape == (2, 1, 28, 28)
+    # the defaults: 128 images drawn with seed 0
+    x, y = data.fashion_batch()
+    idx = torch.randperm(60000, generator=torch.Generator().manual_seed(0))[:128]
+    assert x.shape == (128, 1, 28, 28) and torch.equal(y, labels[idx])
     with pytest.raises(ValueError, match=r"fashion_batch: n must be at least 2 \(BatchNorm needs a batch\), got 1"):
         data.fashion_batch(1)
+
+
+def test_stratified_subset_defaults_to_seed_0_of_the_split_asked_for():
+    images, labels = data.load_tensors(train=True)
+    x, y = data.stratified_subset(True, 2)
+    idx = data.stratified_indices(labels, 2, seed=0)
+    assert torch.equal(y, labels[idx]) and torch.equal(x, data.normalize(images[idx]))
 
 
 def test_stratified_subset_and_indices_by_hand():
@@ -323,3 +334,12 @@ def test_fast_loaders_settings_reach_both_loaders():
     a, b = data.fast_loaders(batch_size=4, per_class=2, test_per_class=2, device="cpu", num_replicas=2, rank=1)
     assert (a.num_replicas, a.rank, b.num_replicas, b.rank) == (2, 1, 2, 1)
     assert a.num_samples == 10 and b.num_samples == 10
+
+
+def test_augmentation_keeps_its_index_tensors_on_the_images_device():
+    """On a GPU the crop offsets and flips must live on the GPU; the meta device (shapes only, on every
+    machine) shows it without one: a CPU index tensor mixed with meta images raises."""
+    loader = data.TensorLoader(torch.zeros(4, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64),
+                               batch_size=2, augment=True, pad=2)
+    out = loader._augment(torch.empty(3, 1, 8, 8, device="meta"), torch.Generator().manual_seed(0))
+    assert out.shape == (3, 1, 8, 8) and out.device.type == "meta"

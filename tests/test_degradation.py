@@ -5,6 +5,7 @@ import json
 import matplotlib
 import pandas as pd
 import pytest
+import torch
 
 from resnet_tutorial import cli, degradation
 from resnet_tutorial.lessons import l08_degradation as L08
@@ -14,20 +15,41 @@ from resnet_tutorial.lessons import l08_degradation as L08
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("deg") / "deg.csv"
     table = degradation.run_degradation(depths=(8, 14), epochs=1, per_class=6, test_per_class=3,
-                                        batch_size=20, device="cpu", progress=False, out=out)
+                                        batch_size=20, device="cpu", progress=False, out=out,
+                                        weights_dir=out.parent / "weights")
     return table, out
 
 
-def test_table_structure_and_error_range(tiny):
-    table, _ = tiny
+def test_table_structure_and_errors_recounted_from_the_saved_nets(tiny):
+    table, out = tiny
     assert list(table.columns) == degradation.COLUMNS
     assert sorted(table["model"].unique()) == ["plain14", "plain8", "resnet14", "resnet8"]
     assert (table["epoch"] == 1).all() and len(table) == 4
-    for col in ("train_error", "test_error"):
-        assert table[col].between(0, 1).all()
-    # same layers, so the plain twin has exactly the residual net's parameters (option A adds none)
+    # errors are counts of wrong images: k/60 on the 6-per-class training set, k/30 on the test set
+    for col, n in (("train_error", 60), ("test_error", 30)):
+        wrong = table[col] * n
+        assert ((wrong - wrong.round()).abs() < 1e-6).all(), (col, list(wrong))
+    # the test error, recounted here from the saved net's logits (fp32; the run may have used bf16
+    # autocast, which can flip one borderline image)
+    from resnet_tutorial import recipes
+    from resnet_tutorial.checkpoints import load_model
+
+    recipe = recipes.get("degradation-small").replace(epochs=1, per_class=6, test_per_class=3, batch_size=20)
+    _, test = recipes.make_loaders(recipe, "cpu")
+    assert len(test.labels) == 30 and sorted(test.labels.bincount().tolist()) == [3] * 10
+    batches = list(test)  # the loader's normalized (images, labels), unshuffled
+    x, y = torch.cat([b[0] for b in batches]).float(), torch.cat([b[1] for b in batches])
+    assert torch.equal(y, test.labels)
+    for row in table.itertuples():
+        net = load_model(out.parent / "weights" / f"{row.model}.pt").eval()
+        with torch.no_grad():
+            wrong = int((net(x).argmax(1) != y).sum())
+        assert abs(wrong - round(row.test_error * 30)) <= 1, (row.model, wrong, row.test_error)
+    # counted by hand (1 channel, 10 classes, option A adds nothing): ResNet-8 = stem 144 + 32,
+    # stages 4,672 + 13,952 + 55,552, fc 650; each further block per stage adds 4,672 + 18,560 + 73,984
     params = table.set_index("model")["params"]
-    assert params["plain8"] == params["resnet8"] and params["plain14"] > params["plain8"]
+    assert params["plain8"] == params["resnet8"] == 176 + 4_672 + 13_952 + 55_552 + 650 == 75_002
+    assert params["plain14"] == params["resnet14"] == 75_002 + 4_672 + 18_560 + 73_984
 
 
 def test_cache_round_trip_with_settings(tiny):
@@ -90,7 +112,9 @@ def test_final_errors_table(tiny):
     table, _ = tiny
     final = L08.final_errors(table)
     assert list(final.index) == [8, 14]
-    assert final[("train_error", "plain")].between(0, 1).all()
+    by_depth = table.set_index(["depth", "kind"])["train_error"]
+    assert final[("train_error", "plain")].tolist() == [by_depth[(8, "plain")], by_depth[(14, "plain")]]
+    assert final[("train_error", "resnet")].tolist() == [by_depth[(8, "resnet")], by_depth[(14, "resnet")]]
 
 
 def test_the_full_run_is_cached_with_its_trained_nets():

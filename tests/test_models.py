@@ -1,5 +1,7 @@
 """Networks and registry: shapes, parity with torchvision, the paper's Table 6, errors."""
 
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -94,7 +96,8 @@ def _cifar_reference(model: CifarResNet, x: torch.Tensor, training: bool) -> tor
                 skip = _bn(_conv(inp, proj[0]), proj[1] if len(proj) > 1 else nn.Identity(), training)
             else:
                 skip = inp
-            out = h + skip if preact else F.relu(h + skip)
+            merged = torch.cat([h, skip], 1) if block.merge == "cat" else h + skip
+            out = merged if preact else F.relu(merged)
     if preact:
         out = F.relu(_bn(out, model.final_norm[0], training))
     return F.linear(out.mean(dim=(2, 3)), model.fc.weight, model.fc.bias)
@@ -138,6 +141,7 @@ def test_cifar_models_equal_the_written_out_network(name):
         dict(stem_stride=2),
         dict(shortcut="none", bn=False),
         dict(bn=False, shortcut="projection", preact=True),
+        dict(merge="cat", shortcut="projection"),
     ],
     ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()),
 )
@@ -195,6 +199,34 @@ def test_cifar_parameter_counts_match_paper_table6(depth, millions):
     assert n_params(create_model(f"plain{depth}", in_channels=3)) == n_params(model)
 
 
+def _cifar_params_by_hand(n: int, c_in: int = 3, classes: int = 10) -> int:
+    """6n+2 net with option-A shortcuts, counted layer by layer (3x3 convs without bias, BN = 2 per channel)."""
+    conv = lambda a, b: a * b * 9  # noqa: E731
+    stem = conv(c_in, 16) + 2 * 16
+    total = stem
+    for c_prev, c in ((16, 16), (16, 32), (32, 64)):
+        first = conv(c_prev, c) + conv(c, c) + 2 * (2 * c)
+        rest = 2 * conv(c, c) + 2 * (2 * c)
+        total += first + (n - 1) * rest
+    return total + 64 * classes + classes
+
+
+# the exact counts behind Table 6's rounded numbers (the same as in public CIFAR ResNet ports)
+EXACT = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
+
+
+@pytest.mark.parametrize("depth", sorted(EXACT))
+def test_cifar_parameter_counts_equal_the_hand_count(depth):
+    n = (depth - 2) // 6
+    assert _cifar_params_by_hand(n) == EXACT[depth]
+    assert n_params(create_model(f"resnet{depth}", in_channels=3, num_classes=10)) == EXACT[depth]
+    # one input channel, 7 classes: the stem loses 2 * 16 * 9 weights, the head 3 * 65
+    assert n_params(create_model(f"resnet{depth}", num_classes=7)) == EXACT[depth] - 288 - 195
+    # projection shortcuts (option B) add a 1x1 conv + BN at stages 2 and 3
+    assert n_params(create_model(f"resnet{depth}", in_channels=3, shortcut="projection")) == \
+        EXACT[depth] + (16 * 32 + 64) + (32 * 64 + 128)
+
+
 def test_cifar_depth_counts_weighted_layers():
     for depth in (8, 14, 20):
         model = create_model("resnet_cifar", depth=depth)
@@ -232,38 +264,95 @@ def test_cifar_switches_change_the_network():
     assert all(torch.count_nonzero(b.bn2.weight) == 0 for b in zero.blocks())
 
 
-def test_post002_resnet18_shapes_and_params():
-    model = create_model("post_resnet18")
-    assert isinstance(model, PostResNet)
-    # torchvision's 11,689,512 plus the biases of its 20 convs (post 002 keeps bias=True)
-    conv_biases = sum(m.out_channels for m in model.modules() if isinstance(m, nn.Conv2d))
-    assert n_params(model) == 11_689_512 + conv_biases == 11_694_312
-    model.eval()
+def _post_reference(model: nn.Module, x: torch.Tensor, training: bool, fashion: bool) -> torch.Tensor:
+    """Posts 000 / 002's ResNet-18 written out: stem, four stages of two basic blocks, pool, fc.
+
+    Post 002 (``fashion=False``): 7x7 stride-2 conv, BN, ReLU, max pool; a block's shortcut is a
+    1x1 conv + BN where the first block of stages 2-4 halves the size. Post 000: 7x7 stride-3 conv,
+    ReLU *before* BN, max pool; the shortcut is a bare 1x1 conv. Every conv has a bias.
+    """
+    if fashion:
+        stem = model.block1
+        out = _bn(F.relu(F.conv2d(x, stem[0].weight, stem[0].bias, stride=3, padding=3)), stem[2], training)
+        stages = [model.block2, model.block3, model.block4, model.block5]
+        fc = model.block6[2]
+    else:
+        out = F.relu(_bn(F.conv2d(x, model.conv1.weight, model.conv1.bias, stride=2, padding=3), model.bn1, training))
+        stages = [model.layer1, model.layer2, model.layer3, model.layer4]
+        fc = model.fc
+    out = F.max_pool2d(out, 3, stride=2, padding=1)
+    for s, stage in enumerate(stages):
+        assert len(stage) == 2
+        for i, block in enumerate(stage):
+            stride = 2 if s > 0 and i == 0 else 1
+            h = F.relu(_bn(F.conv2d(out, block.conv1.weight, block.conv1.bias, stride=stride, padding=1), block.bn1, training))
+            h = _bn(F.conv2d(h, block.conv2.weight, block.conv2.bias, padding=1), block.bn2, training)
+            if stride == 1:
+                skip = out
+            elif fashion:
+                skip = F.conv2d(out, block.conv3.weight, block.conv3.bias, stride=2)
+            else:
+                proj, norm = block.shortcut
+                skip = _bn(F.conv2d(out, proj.weight, proj.bias, stride=2), norm, training)
+            out = F.relu(h + skip)
+    return F.linear(out.mean(dim=(2, 3)), fc.weight, fc.bias)
+
+
+def _randomize_biases(model: nn.Module) -> nn.Module:
     with torch.no_grad():
-        assert model(torch.randn(10, 3, 224, 224)).shape == (10, 1000)
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0, 0.1)
+    return model
 
 
-def test_post000_fashion_resnet18_shapes_params_and_names():
-    model = create_model("post_fashion_resnet18")
+def test_post002_resnet18_equals_the_written_out_network_and_counts():
+    torch.manual_seed(0)
+    model = _randomize_biases(_randomize_bn(create_model("post_resnet18", num_classes=5)))
+    assert isinstance(model, PostResNet)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for training in (True, False):
+            model.train(training)
+            torch.testing.assert_close(model(x), _post_reference(model, x, training, fashion=False), rtol=1e-4, atol=1e-4)
+    # torchvision's 11,689,512 (1000 classes) plus the biases of its 20 convs:
+    # 64 (stem) + 4*64 + 2*128 + 2*256 + 2*512 (block convs) + 128 + 256 + 512 (1x1 shortcuts) = 4,800
+    assert n_params(create_model("post_resnet18")) == 11_689_512 + 4_800 == 11_694_312
+    # with the default (identity) shortcut everywhere: only stages 2-4 have a conv shortcut
+    assert [len(b.shortcut) for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for b in stage] == [0, 0, 2, 0, 2, 0, 2, 0]
+
+
+def test_post000_fashion_resnet18_equals_the_written_out_network_and_counts():
+    torch.manual_seed(0)
+    model = _randomize_biases(_randomize_bn(create_model("post_fashion_resnet18", num_classes=4)))
     assert isinstance(model, PostFashionResNet18)
     assert [n for n, _ in model.named_children()] == [f"block{i}" for i in range(1, 7)]
-    stem = model.block1
-    assert stem[0].stride == (3, 3) and stem[0].kernel_size == (7, 7)
-    assert isinstance(stem[1], nn.ReLU) and isinstance(stem[2], nn.BatchNorm2d)  # ReLU before BN
-    assert n_params(model) == 11_178_378
-    model.eval()
+    x = torch.randn(2, 1, 64, 64)
     with torch.no_grad():
-        assert model(torch.randn(1, 1, 224, 224)).shape == (1, 10)
+        for training in (True, False):
+            model.train(training)
+            torch.testing.assert_close(model(x), _post_reference(model, x, training, fashion=True), rtol=1e-4, atol=1e-4)
+    # by hand: stem 1*64*49 + 64 + BN 128 = 3,328; a block with c_in -> c channels: two biased 3x3 convs,
+    # two BNs, and a biased 1x1 conv when c_in != c; the head 512*10 + 10
+    def block(c_in: int, c: int) -> int:
+        return (c_in * c * 9 + c) + (c * c * 9 + c) + 4 * c + (c_in * c + c if c_in != c else 0)
+    by_hand = 3_328 + 2 * block(64, 64) + sum(block(c // 2, c) + block(c, c) for c in (128, 256, 512)) + 5_130
+    assert n_params(create_model("post_fashion_resnet18")) == by_hand == 11_178_378
 
 
 def test_simple_resnet_is_resnet50_with_new_fc():
-    model = create_model("simple_resnet")
+    torch.manual_seed(0)
+    model = _randomize_bn(create_model("simple_resnet", num_classes=3)).eval()
     assert isinstance(model, SimpleResNet)
-    assert model.model.fc.out_features == 10
-    assert n_params(model) == n_params(torchvision_resnet(50, 10, 3))
-    model.eval()
+    theirs = torchvision.models.resnet50(weights=None)
+    theirs.fc = nn.Linear(2048, 3)
+    theirs.load_state_dict(model.model.state_dict())
+    theirs.eval()
+    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 10)
+        torch.testing.assert_close(model(x), theirs(x))
+    # torchvision's 25,557,032 for 1000 classes, less 2048 * 997 + 997 for the smaller head
+    assert n_params(create_model("simple_resnet")) == 25_557_032 - 2049 * 990
 
 
 def test_error_messages_say_what_to_change():
@@ -415,15 +504,28 @@ def test_resnet_options_match_torchvision():
             assert float(m.weight.detach().std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.05)
     small = create_model("resnet18", small_input=True)
     assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1) and isinstance(small.maxpool, nn.Identity)
-    dil = create_model("resnet50", replace_stride_with_dilation=[False, True, True])
-    tv_dil = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=[False, True, True])
+    # dilation and grouped/wide bottlenecks on one-block-per-stage nets (the options act per block; small = fast)
+    from resnet_tutorial.models import ResNet
+    from torchvision.models.resnet import Bottleneck as TvBottleneck
+    from torchvision.models.resnet import ResNet as TvResNet
+
+    from resnet_tutorial.blocks import Bottleneck
+
+    dil = ResNet(Bottleneck, [2, 1, 2, 2], replace_stride_with_dilation=[False, True, True])
+    tv_dil = TvResNet(TvBottleneck, [2, 1, 2, 2], replace_stride_with_dilation=[False, True, True])
     assert [m.dilation for m in dil.modules() if isinstance(m, nn.Conv2d)] == \
         [m.dilation for m in tv_dil.modules() if isinstance(m, nn.Conv2d)]
     assert [m.stride for m in dil.modules() if isinstance(m, nn.Conv2d)] == \
         [m.stride for m in tv_dil.modules() if isinstance(m, nn.Conv2d)]
-    wide = create_model("resnet50", groups=2, width_per_group=128)
-    tv_wide = torchvision.models.resnet50(weights=None, groups=2, width_per_group=128)
+    wide = ResNet(Bottleneck, [1, 1, 1, 1], groups=2, width_per_group=128, num_classes=3)
+    tv_wide = TvResNet(TvBottleneck, [1, 1, 1, 1], groups=2, width_per_group=128, num_classes=3)
     assert n_params(wide) == n_params(tv_wide)
+    assert [m.groups for m in wide.modules() if isinstance(m, nn.Conv2d)] == \
+        [m.groups for m in tv_wide.modules() if isinstance(m, nn.Conv2d)]
+    tv_wide.load_state_dict(wide.state_dict())
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wide.eval()(x), tv_wide.eval()(x))
     feats = create_model("resnet18").eval().forward_features(torch.randn(1, 3, 64, 64))
     assert feats.shape == (1, 512, 2, 2)
 
@@ -500,3 +602,139 @@ def test_inits_give_the_documented_std_and_zero_bias(init, std):
             expected = (2 / (fan + w.weight.shape[0] * (w.weight[0, 0].numel() if w.weight.dim() > 2 else 1))) ** 0.5
         assert float(w.weight.std()) == pytest.approx(expected, rel=0.06), (init, layer)
         assert torch.count_nonzero(w.bias) == 0
+
+
+def test_register_cifar_makes_a_residual_and_a_plain_entry_point(monkeypatch):
+    """The import-time registration, run again here on an empty registry for a depth not registered."""
+    monkeypatch.setattr(models, "_MODELS", {})
+    models._register_cifar(14)
+    assert list_models() == ["plain14", "resnet14"]
+    res, plain = models._MODELS["resnet14"], models._MODELS["plain14"]
+    assert (res.__name__, res.__qualname__, plain.__name__, plain.__qualname__) == ("resnet14", "resnet14", "plain14", "plain14")
+    assert res.__doc__ == "The 14-layer CIFAR-style ResNet (He et al. 2016, section 4.2); keyword arguments go to CifarResNet."
+    assert plain.__doc__ == "The 14-layer CIFAR-style plain net (He et al. 2016, section 4.2); keyword arguments go to CifarResNet."
+    keywords = ["num_classes", "in_channels", "width", "bn", "shortcut", "merge", "preact", "activation",
+                "zero_init_residual", "stem_stride"]
+    assert list(inspect.signature(res).parameters) == keywords
+    assert list(inspect.signature(plain).parameters) == [k for k in keywords if k != "shortcut"]
+    a, b = create_model("resnet14", num_classes=3), create_model("plain14", width=2)
+    assert a.depth == b.depth == 14 and a.fc.out_features == 3 and b.fc.in_features == 128
+    assert all(blk.shortcut_kind == "zeropad" for blk in a.blocks()) and all(blk.shortcut is None for blk in b.blocks())
+    with pytest.raises(ValueError, match=r"^plain14 does not take shortcut; it accepts: num_classes, in_channels, width, bn, merge,"):
+        create_model("plain14", shortcut="zeropad")
+
+
+def test_deep_net_defaults_and_pytorch_default_init():
+    # make_deep_net's default depth is 20 hidden layers: flatten + 20 + head
+    assert len(models.make_deep_net()) == 22
+    assert models.make_deep_net("mlp", 2, width=3).hidden1.linear.out_features == 3  # keywords reach the builder
+    assert models.make_deep_net("cnn", 2, channels=5).hidden2.conv.in_channels == 5
+    # init="default" keeps PyTorch's own init: uniform(+-1/sqrt(fan_in)) weights (std 1/sqrt(3 fan_in)) and biases
+    torch.manual_seed(0)
+    lin = models.make_deep_mlp(2, width=400, init="default").hidden2.linear
+    bound = 1 / 400 ** 0.5
+    assert float(lin.bias.abs().max()) > 0.9 * bound and float(lin.bias.abs().max()) <= bound
+    assert float(lin.weight.detach().std()) == pytest.approx(1 / (3 * 400) ** 0.5, rel=0.02)
+
+
+def test_register_model_adds_an_entry_point(monkeypatch):
+    monkeypatch.setattr(models, "_MODELS", {})
+
+    def tiny(num_classes: int = 2) -> nn.Module:
+        return nn.Linear(3, num_classes)
+
+    assert models.register_model(tiny) is tiny
+    assert models._MODELS == {"tiny": tiny} and list_models() == ["tiny"]
+    assert create_model("tiny", num_classes=4).out_features == 4
+
+
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_deep_mlp_and_cnn_equal_their_written_out_forward(shortcut):
+    torch.manual_seed(0)
+    mlp = models.make_deep_mlp(3, width=6, activation="tanh", shortcut=shortcut, in_features=12, num_classes=4)
+    x = torch.randn(5, 3, 2, 2)
+    lin = [mlp.hidden1.linear, mlp.hidden2.body.linear if shortcut else mlp.hidden2.linear,
+           mlp.hidden3.body.linear if shortcut else mlp.hidden3.linear, mlp.head.linear]
+    h = F.linear(x.reshape(5, 12), lin[0].weight, lin[0].bias)
+    for layer in lin[1:3]:
+        step = F.linear(torch.tanh(h), layer.weight, layer.bias)
+        h = h + step if shortcut else step
+    torch.testing.assert_close(mlp(x), F.linear(torch.tanh(h), lin[3].weight, lin[3].bias))
+
+    cnn = models.make_deep_cnn(3, channels=4, activation="relu", shortcut=shortcut, in_channels=2, num_classes=3)
+    x = torch.randn(2, 2, 9, 9)
+    convs = [cnn.hidden1.conv] + [(cnn[i].body if shortcut else cnn[i]).conv for i in (1, 2)]
+    h = F.conv2d(x, convs[0].weight, convs[0].bias, stride=2, padding=1)  # default stem stride 2: 9 -> 5
+    assert h.shape == (2, 4, 5, 5)
+    for conv in convs[1:]:
+        step = F.conv2d(F.relu(h), conv.weight, conv.bias, padding=1)
+        h = h + step if shortcut else step
+    head = cnn.head.linear
+    torch.testing.assert_close(cnn(x), F.linear(F.relu(h).mean(dim=(2, 3)), head.weight, head.bias))
+
+
+def test_deep_builders_defaults_and_smallest_sizes():
+    mlp = models.make_deep_mlp(2)
+    assert (mlp.hidden1.linear.in_features, mlp.hidden1.linear.out_features, mlp.head.linear.out_features) == (784, 64, 10)
+    assert mlp.hidden1.linear.bias is not None and isinstance(mlp.hidden2.act, nn.Sigmoid)
+    cnn = models.make_deep_cnn(2)
+    assert (cnn.hidden1.conv.in_channels, cnn.hidden1.conv.out_channels, cnn.head.linear.out_features) == (1, 8, 10)
+    assert cnn.hidden1.conv.stride == (2, 2) and cnn.hidden1.conv.bias is not None and isinstance(cnn.hidden2.act, nn.Sigmoid)
+    # one input feature / channel, one class and stride 1 are the smallest valid sizes
+    assert models.make_deep_mlp(1, width=1, in_features=1, num_classes=1)(torch.ones(2, 1)).shape == (2, 1)
+    assert models.make_deep_cnn(1, channels=1, in_channels=1, num_classes=1, stem_stride=1)(torch.ones(2, 1, 3, 3)).shape == (2, 1)
+    assert len(models.make_deep_mlp(1000, width=1)) == 1002 and len(models.make_deep_cnn(1, channels=1)) == 2
+    for kw in (dict(in_features=0), dict(num_classes=0)):
+        with pytest.raises(ValueError, match=r"^make_deep_mlp: in_features and num_classes must be positive$"):
+            models.make_deep_mlp(2, **kw)
+    for kw in (dict(in_channels=0), dict(num_classes=0), dict(stem_stride=0)):
+        with pytest.raises(ValueError, match=r"^make_deep_cnn: in_channels, num_classes and stem_stride must be positive$"):
+            models.make_deep_cnn(2, **kw)
+    for depth in (0, 1001, 2.0, True):
+        with pytest.raises(ValueError, match=r"^make_deep_cnn: depth must be an int between 1 and 1000 \(number of hidden layers\), got "):
+            models.make_deep_cnn(depth)
+    for width in (0, 2.0, True):
+        with pytest.raises(ValueError, match=r"^make_deep_mlp: width must be a positive int, got "):
+            models.make_deep_mlp(2, width=width)
+    with pytest.raises(ValueError, match=r"^make_deep_cnn: activation must be one of \['elu', .*\], got 'softmax'$"):
+        models.make_deep_cnn(2, activation="softmax")
+    with pytest.raises(ValueError, match=r"^make_deep_cnn: init must be one of \['default', 'xavier', 'kaiming', 'small', 'large'\], got 'he'$"):
+        models.make_deep_cnn(2, init="he")
+
+
+def test_deep_mlp_head_has_batch_norm_exactly_with_bn():
+    assert isinstance(models.make_deep_mlp(2, width=4, bn=True).head.bn, nn.BatchNorm1d)
+    assert [type(m) for m in models.make_deep_mlp(2, width=4).head] == [nn.Sigmoid, nn.Linear]
+
+
+def test_stage_lengths_and_hidden_batch_norm_follow_the_arguments(monkeypatch):
+    post = PostResNet(num_blocks=[1, 3, 1, 2], num_classes=2)
+    assert [len(s) for s in (post.layer1, post.layer2, post.layer3, post.layer4)] == [1, 3, 1, 2]
+    cnn = models.make_deep_cnn(3, channels=4, bn=True, activation="relu")
+    assert [type(m) for m in cnn.hidden2] == [nn.BatchNorm2d, nn.ReLU, nn.Conv2d]
+    assert [type(m) for m in models.make_deep_cnn(3, channels=4, activation="relu").hidden3] == [nn.ReLU, nn.Conv2d]
+    # list_models groups by the name without its trailing digits: letters stay part of the family
+    monkeypatch.setattr(models, "_MODELS", {})
+    for name in ("netY", "net10", "netX", "net2"):
+        models.register_model(_named(name))
+    assert list_models() == ["net2", "net10", "netX", "netY"]
+
+
+def _named(name: str):
+    def fn() -> nn.Module:
+        return nn.Identity()
+
+    fn.__name__ = name
+    return fn
+
+
+def test_post_networks_defaults_and_arguments():
+    from resnet_tutorial.models import post_resnet18
+
+    assert (PostResNet().conv1.in_channels, PostResNet().fc.out_features) == (3, 1000)
+    assert (PostFashionResNet18().block1[0].in_channels, PostFashionResNet18().block6[2].out_features) == (1, 10)
+    net = post_resnet18(num_classes=5, in_channels=1)
+    assert (net.conv1.in_channels, net.fc.out_features) == (1, 5)
+    assert [len(s) for s in (net.layer1, net.layer2, net.layer3, net.layer4)] == [2, 2, 2, 2]
+    with pytest.raises(TypeError, match="foo"):
+        post_resnet18(foo=1)  # extra keywords reach PostResNet, which refuses unknown ones

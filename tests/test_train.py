@@ -28,10 +28,15 @@ def loaders():
 
 def test_fit_lowers_the_loss_on_real_fashion_mnist(loaders):
     tr, te = loaders
-    hist = train.fit(small_cnn(), tr, te, epochs=6, lr=0.2, seed=0, progress=False, device="cpu")
+    trained = small_cnn()
+    hist = train.fit(trained, tr, te, epochs=6, lr=0.2, seed=0, progress=False, device="cpu")
     assert list(hist.columns) == train.HISTORY_COLUMNS and hist["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
     assert hist["train_loss"].iloc[-1] < hist["train_loss"].iloc[0] - 0.4
-    assert hist["test_acc"].iloc[-1] > 0.3  # chance is 0.1
+    # the last test accuracy is the trained net's, recounted here image by image (200 images: k/200)
+    trained.eval()
+    with torch.no_grad():
+        right = sum(int((trained(x).argmax(1) == y).sum()) for x, y in te)
+    assert hist["test_acc"].iloc[-1] == pytest.approx(right / 200) and right > 60  # chance: 20 of 200
     lrs = hist["lr"].tolist()  # mean lr per epoch: the cosine decays towards zero
     assert lrs == sorted(lrs, reverse=True) and 0 < lrs[-1] < lrs[0] / 10
     model = small_cnn().eval()
@@ -153,7 +158,7 @@ def test_predict_and_confusion_matrix_against_a_manual_count(loaders):
     manual = torch.zeros(10, 10, dtype=torch.int64)
     for p, t in zip(preds.tolist(), targets.tolist()):
         manual[t, p] += 1
-    assert torch.equal(cm, manual) and metrics.confusion_matrix is metrics.confusion_matrix
+    assert torch.equal(cm, manual)
 
 
 def test_metrics_tables():
@@ -186,7 +191,10 @@ def test_train_model_reacts_to_its_arguments():
 def test_throughput_table_columns():
     table = L07.throughput_table([("resnet20", 28), ("resnet20", 40)], batch_size=4, steps=1)
     assert list(table.columns) == ["model", "input", "params", "images_per_s", "epoch_minutes", "relative"]
-    assert (table["images_per_s"] > 0).all()
+    # the columns derived from the measured speed, recomputed (60,000 training images per epoch)
+    rate = table["images_per_s"]
+    assert table["epoch_minutes"].tolist() == pytest.approx((60_000 / rate / 60).tolist())
+    assert table["relative"].tolist() == pytest.approx([1.0, rate.iloc[0] / rate.iloc[1]])
     # Table 6: ResNet-20 has 269,722 parameters with 3 input channels; 1 channel saves 2 x 16 x 9
     assert table["params"].tolist() == [269_722 - 2 * 144] * 2
 
