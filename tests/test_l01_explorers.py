@@ -105,6 +105,9 @@ def test_the_relative_panel_divides_each_curve_by_its_first_depth() -> None:
     left, right = fig.axes[0], fig.axes[1]
     assert [list(line.get_ydata()) for line in left.get_lines()] == [[1e-2, 1e-5, 1e-9], [4.0, 8.0, 44.0]]
     assert [list(np.round(line.get_ydata(), 12)) for line in right.get_lines()] == [[1.0, 1e-3, 1e-7], [1.0, 2.0, 11.0]]
+    low, high = right.get_ylim()
+    assert 1e-3 < low <= 1.0 and high >= 11.0  # zoomed on the residual curve; plain falls out of the panel
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["plain (falls out of this panel)", "residual"]
     assert len(L01.plot_first_layer_grad_vs_depth(df).axes) == 1
     plt.close("all")
 

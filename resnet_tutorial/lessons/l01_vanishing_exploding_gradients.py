@@ -493,7 +493,14 @@ def plot_first_layer_grad_vs_depth(
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("first-layer gradient norm ‖∂L/∂W₁‖₂")
-    if relative:
+    if relative:  # zoom on the curves that stay within 3 decades of their start; the others leave the panel
+        ratios = [line.get_ydata() for line in axes[0][1].get_lines()]
+        kept = [r for r in ratios if np.min(r) >= 1e-3] or ratios
+        axes[0][1].set_ylim(min(np.min(r) for r in kept) / 2, max(np.max(r) for r in kept) * 2)
+        for line, r in zip(axes[0][1].get_lines(), ratios):
+            if np.min(r) < 1e-3:
+                line.set_label(f"{line.get_label()} (falls out of this panel)")
+        axes[0][1].legend(fontsize=8)
         first = int(df["depth"].min())
         axes[0][1].set_ylabel(f"first-layer gradient / its value at depth {first}")
         axes[0][1].set_title(f"the same, each curve divided by its value at depth {first}", fontsize=10)
