@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -94,3 +96,26 @@ def test_depth_sweep_streams_the_library_numbers_and_stops_where_it_is() -> None
     stopping = StopAfterFirstDepth(inputs=X, targets=Y)
     assert stopping.run(depths=(2, 3, 5), seeds=(0,)) == "stopped"
     assert all(s.xs == [2] for s in stopping.series.values())
+
+
+def test_the_relative_panel_divides_each_curve_by_its_first_depth() -> None:
+    df = pd.DataFrame({"depth": [2, 5, 10, 2, 5, 10], "variant": ["plain"] * 3 + ["residual"] * 3,
+                       "first_grad_norm": [1e-2, 1e-5, 1e-9, 4.0, 8.0, 44.0]})
+    fig = L01.plot_first_layer_grad_vs_depth(df, relative=True)
+    left, right = fig.axes[0], fig.axes[1]
+    assert [list(line.get_ydata()) for line in left.get_lines()] == [[1e-2, 1e-5, 1e-9], [4.0, 8.0, 44.0]]
+    assert [list(np.round(line.get_ydata(), 12)) for line in right.get_lines()] == [[1.0, 1e-3, 1e-7], [1.0, 2.0, 11.0]]
+    low, high = right.get_ylim()
+    assert 1e-3 < low <= 1.0 and high >= 11.0  # zoomed on the residual curve; plain falls out of the panel
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["plain (falls out of this panel)", "residual"]
+    assert len(L01.plot_first_layer_grad_vs_depth(df).axes) == 1
+    plt.close("all")
+
+
+def test_the_signal_of_a_deep_narrow_relu_cnn_fades_and_a_wider_one_keeps_it() -> None:
+    """Kaiming init keeps the variance only on average: with 8 channels the last std is tiny for every seed."""
+    stds = L01.last_activation_std(channels=(8, 32), seeds=(0, 1, 2))
+    assert list(stds.index) == ["8 channels", "32 channels"] and stds.shape == (2, 3)
+    assert (stds.loc["8 channels"] < 0.1).all() and (stds.loc["32 channels"] > 0.3).all()
+    with pytest.raises(ValueError, match="seed"):
+        L01.last_activation_std(seeds=())

@@ -22,8 +22,8 @@ from lesson_style import MAX_CELL_WORDS, lesson_stats
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PENDING: dict[str, set[str]] = {
-    "long_cells": {"00_start_here", "01_vanishing_exploding_gradients", "10_why_residual_networks_train"},
-    "posts": {"00_start_here"},
+    "long_cells": {"10_why_residual_networks_train"},
+    "posts": set(),
 }
 
 

@@ -327,7 +327,7 @@ def draw_network(model: nn.Module | NetworkSpec, *, input_shape: Sequence[int] |
 
         draw_network(create_model("resnet18"), input_shape=(3, 224, 224))
 
-    Lessons: 04, 06, 07, 09.
+    Lessons: 00, 01, 04, 06, 07, 09.
     """
     if max_per_row < 4:
         raise ValueError(f"max_per_row must be at least 4, got {max_per_row}")

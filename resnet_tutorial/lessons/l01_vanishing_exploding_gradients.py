@@ -30,7 +30,7 @@ from ..plots import _require_columns
 
 __all__ = ["first_layer_grad_vs_depth", "plot_first_layer_grad_vs_depth", "draw_gradient_explorer",
            "draw_first_layer_grad_vs_depth", "GradientExplorer", "gradient_explorer_data", "GradientHeatmapRun",
-           "draw_gradient_heatmap_run", "DepthSweepRun", "compare_vgg_like"]
+           "draw_gradient_heatmap_run", "DepthSweepRun", "compare_vgg_like", "last_activation_std"]
 
 
 def _variant_name(shortcut: bool, bn: bool) -> str:
@@ -467,31 +467,72 @@ def draw_first_layer_grad_vs_depth(
 
 
 def plot_first_layer_grad_vs_depth(
-    df: pd.DataFrame, *, value: str = "first_grad_norm", title: str | None = None
+    df: pd.DataFrame, *, value: str = "first_grad_norm", title: str | None = None, relative: bool = False
 ) -> Figure:
     """Gradient norm at the FIRST layer against depth, one curve per variant (log y).
 
-    Points are the mean over seeds; the band spans min..max over seeds.
+    Points are the mean over seeds; the band spans min..max over seeds. With
+    ``relative`` a second panel divides each variant by its own value at the
+    smallest depth, so that changes of 10x stay visible next to a curve that
+    falls by 80 decades.
     """
     _require_columns(df, ["depth", "variant", value], "plot_first_layer_grad_vs_depth")
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, axes = plt.subplots(1, 2 if relative else 1, figsize=(12 if relative else 7, 4.2), squeeze=False)
     markers = ["o", "s", "^", "D", "v", "P"]
-    for i, (variant, part) in enumerate(df.groupby("variant", sort=False)):
-        g = part.groupby("depth")[value]
-        mean, lo, hi = g.mean(), g.min(), g.max()
-        x = mean.index.to_numpy()
-        ax.plot(x, mean.to_numpy(), marker=markers[i % len(markers)], label=str(variant))
-        if (hi > lo).any():
-            ax.fill_between(x, lo.to_numpy(), hi.to_numpy(), alpha=0.15)
-    ax.set_yscale("log")
-    ax.set_xlabel("depth (number of hidden layers)")
-    ax.set_ylabel("first-layer gradient norm ‖∂L/∂W₁‖₂")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    for k, ax in enumerate(axes[0]):
+        for i, (variant, part) in enumerate(df.groupby("variant", sort=False)):
+            g = part.groupby("depth")[value]
+            mean, lo, hi = g.mean(), g.min(), g.max()
+            scale = float(mean.iloc[0]) if k == 1 else 1.0
+            x = mean.index.to_numpy()
+            ax.plot(x, mean.to_numpy() / scale, marker=markers[i % len(markers)], label=str(variant))
+            if (hi > lo).any():
+                ax.fill_between(x, lo.to_numpy() / scale, hi.to_numpy() / scale, alpha=0.15)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth (number of hidden layers)")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("first-layer gradient norm ‖∂L/∂W₁‖₂")
+    if relative:  # zoom on the curves that stay within 3 decades of their start; the others leave the panel
+        ratios = [line.get_ydata() for line in axes[0][1].get_lines()]
+        kept = [r for r in ratios if np.min(r) >= 1e-3] or ratios
+        axes[0][1].set_ylim(min(np.min(r) for r in kept) / 2, max(np.max(r) for r in kept) * 2)
+        for line, r in zip(axes[0][1].get_lines(), ratios):
+            if np.min(r) < 1e-3:
+                line.set_label(f"{line.get_label()} (falls out of this panel)")
+        axes[0][1].legend(fontsize=8)
+        first = int(df["depth"].min())
+        axes[0][1].set_ylabel(f"first-layer gradient / its value at depth {first}")
+        axes[0][1].set_title(f"the same, each curve divided by its value at depth {first}", fontsize=10)
     if title:
-        ax.set_title(title, fontsize=10)
+        axes[0][0].set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def last_activation_std(channels: Sequence[int] = (8, 32), seeds: Sequence[int] = range(5), depth: int = 19,
+                        init: str = "kaiming", inputs: torch.Tensor | None = None) -> pd.DataFrame:
+    """Std of the last hidden activations of a deep plain ReLU CNN at initialization: one row per width.
+
+    How much of the input's signal survives ``depth`` conv layers, for each number of
+    ``channels`` and each seed (columns), measured in float64 on ``inputs`` (default:
+    32 images of :func:`~resnet_tutorial.data.fashion_batch`). The inputs have std 1.
+    """
+    from ..models import make_deep_cnn
+
+    x = fashion_batch(32)[0] if inputs is None else inputs
+    if not channels or not list(seeds):
+        raise ValueError("last_activation_std: give at least one width (channels) and one seed")
+    rows = {}
+    with torch_threads(1):
+        for c in channels:
+            row = {}
+            for seed in seeds:
+                torch.manual_seed(seed)
+                net = make_deep_cnn(depth, channels=c, activation="relu", init=init).double()
+                row[f"seed {seed}"] = float(activation_stats(net, x.double())["std"].iloc[-1])
+            rows[f"{c} channels"] = row
+    return pd.DataFrame(rows).T
 
 
 #: The three 19-layer plain ReLU CNNs of the VGG-style comparison: name -> make_deep_cnn options.
