@@ -1,4 +1,4 @@
-"""Lesson 10: count_residual_paths, path_length_counts."""
+"""Lesson 11: count_residual_paths, path_length_counts."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Lesson 10's exercises: how many paths run through a residual stack, and how long they are."""
+"""Lesson 11's exercises: how many paths run through a residual stack, and how long they are."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ _PATH_CASES = [
 ]
 
 register(Exercise(
-    "count_residual_paths", "10", "Counting the paths through a residual stack", count_residual_paths,
+    "count_residual_paths", "11", "Counting the paths through a residual stack", count_residual_paths,
     cases=list(_PATH_CASES),
     mistakes=[
         Mistake("lengths", "n + 1 is the number of different path *lengths* (0 … n branches). The paths themselves "
@@ -84,7 +84,7 @@ def _lengths_family(n_blocks, *, flags=frozenset()):
 
 
 register(Exercise(
-    "path_length_counts", "10", "Path lengths: the binomial distribution", path_length_counts,
+    "path_length_counts", "11", "Path lengths: the binomial distribution", path_length_counts,
     cases=list(_PATH_CASES),
     mistakes=[
         Mistake("no_zero_length", "The list must start at length 0: one path takes every shortcut and passes no "

@@ -1,4 +1,4 @@
-"""Lesson 10's exercises: the learner-style variants, and the references against brute-force enumeration."""
+"""Lesson 11's exercises: the learner-style variants, and the references against brute-force enumeration."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from resnet_tutorial import exercises as E
 from .corpus import assert_verdict
 from .variants import load
 
-VARIANTS = load("10")
+VARIANTS = load("11")
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=[v.id for v in VARIANTS])
@@ -19,8 +19,8 @@ def test_each_variant_gets_its_verdict(variant) -> None:
     assert_verdict(variant)
 
 
-def test_path_counts_by_brute_force_and_lesson_10() -> None:
-    from resnet_tutorial.lessons.l10_why_residual_networks_train import (
+def test_path_counts_by_brute_force_and_lesson_11() -> None:
+    from resnet_tutorial.lessons.l11_paths_and_landscapes import (
         path_length_counts as lesson_counts,
     )
 
