@@ -42,3 +42,26 @@ def test_the_largest_case_is_where_float_arithmetic_fails() -> None:
     reference = E.get_exercise("path_length_counts").reference
     assert float_formula(54) == reference(54) and float_formula(600) != reference(600)
     assert max(c.make()[0][0] for c in E.get_exercise("path_length_counts").cases) >= 600
+
+
+def test_the_hook_deletion_matches_the_lessons_own_lesion() -> None:
+    """delete_block's reference computes what lesson 11's `deleted` computes, on a whole net, and undoes cleanly."""
+    import torch
+
+    from resnet_tutorial.lessons.l11_paths_and_landscapes import deleted
+    from resnet_tutorial.models import CifarResNet
+
+    torch.manual_seed(0)
+    net = CifarResNet(14, in_channels=1).eval()
+    x = torch.randn(3, 1, 12, 12)
+    reference = E.get_exercise("delete_block").reference
+    with torch.no_grad():
+        intact = net(x)
+        for i in (0, 2, 3):  # a shape-keeping block and the two downsampling ones
+            with deleted(net, [i]):
+                expected = net(x)
+            handle = reference(net.blocks()[i])
+            got = net(x)
+            handle.remove()
+            assert torch.allclose(got, expected, atol=1e-6) and not torch.allclose(got, intact)
+        assert torch.equal(net(x), intact)
