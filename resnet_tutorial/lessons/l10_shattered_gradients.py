@@ -41,10 +41,11 @@ from .. import results
 from ..data import stratified_subset
 from ..device import autocast, autocast_dtype, machine_line, torch_threads
 from ..models import CifarResNet, create_model
+from ..live import LiveFigure, nice_limits
 from ..train import make_optimizer, train_steps
 
 __all__ = [
-    "CACHE_DIR", "NOBN_VARIANTS", "SHATTER_VARIANTS", "ShatterNet", "autocorrelation", "build_cache",
+    "CACHE_DIR", "NOBN_VARIANTS", "SHATTER_VARIANTS", "ShatterExplorer", "ShatterNet", "autocorrelation", "build_cache",
     "build_nobn_net", "correlation_vs_depth", "decay_fits", "draw_shatter_explorer", "frozen_statistics",
     "init_output_scale", "input_gradient", "load_cache", "naive_autocorrelation", "plot_autocorrelations",
     "plot_correlation_vs_depth", "plot_naive_vs_fixed", "plot_nobn", "plot_shattered", "replication_table",
@@ -402,31 +403,65 @@ def plot_naive_vs_fixed(depth: int = 50, seed: int = 0, max_lag: int = 128) -> F
     return fig
 
 
-def draw_shatter_explorer(depth: int = 24, bn: bool = True, shortcut: bool = False, beta: float = 1.0,
-                          seed: int = 0, init: str = "he") -> Figure:
-    """The explorer: ``dy/dx`` of one net and its autocorrelation (both estimators), redrawn in place."""
-    x, g = shatter_gradients(depth, seed=seed, bn=bn, shortcut=shortcut, beta=beta, init=init)
+class ShatterExplorer(LiveFigure):
+    """The explorer: ``dy/dx`` of one 200-wide net on 256 inputs and its autocorrelation, updated in place.
+
+    ``explore(ShatterExplorer, depth=..., bn=..., shortcut=..., beta=..., init=...)``. Each
+    parameter set is one forward and one backward pass (cached); the right panel shows both
+    estimators, so the naive one's bias is visible next to the fixed one. Without the
+    shortcut ``beta`` has nothing to scale, and the title says so.
+    """
+
+    figsize = (10.0, 3.4)
     max_lag = 64
-    lags = np.arange(max_lag + 1) * 4.0 / (SHATTER_POINTS - 1)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.4, 1]})
-    a.plot(x, g, lw=0.8, color="C0")
-    kind = f"residual, β={beta:g}" if shortcut else "plain (β unused: no branch to scale)"
-    a.set_title(f"{depth} layers, {kind}, {'BN' if bn else 'no BN'}, init {init}: dy/dx", fontsize=9)
-    a.set_xlabel("input x")
-    a.set_ylabel("dy/dx")
-    a.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-    r = autocorrelation(g, max_lag) if np.ptp(g) > 0 else np.ones(max_lag + 1)
-    b.plot(lags, r, color="C0", label="mean removed, overlap-averaged")
-    b.plot(lags, naive_autocorrelation(g, max_lag), "--", color="0.5", label="raw (naive)")
-    b.axhline(0, color="0.7", lw=0.8)
-    b.set_ylim(-0.4, 1.05)
-    b.set_xlabel("distance in x")
-    b.set_ylabel("autocorrelation")
-    b.set_title(f"correlation of neighbours r₁ = {r[1]:.2f}", fontsize=9)
-    b.legend(fontsize=7)
-    b.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.3)  # tight_layout: +0.5 s a redraw
-    return fig
+
+    def compute(self, depth: int = 50, bn: bool = True, shortcut: bool = True, beta: float = 1.0,
+                init: str = "he", seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        with torch_threads(1):
+            x, g = shatter_gradients(depth, seed=seed, bn=bn, shortcut=shortcut, beta=beta, init=init)
+        r = autocorrelation(g, self.max_lag) if np.ptp(g) > 0 else np.ones(self.max_lag + 1)
+        return x, g, r, naive_autocorrelation(g, self.max_lag)
+
+    def build(self, fig: Figure) -> None:
+        self.a, self.b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
+        (self.grad,) = self.a.plot([], [], lw=0.8, color="C0")
+        self.a.set_xlabel("input x")
+        self.a.set_ylabel("dy/dx")
+        self.a.set_xlim(-2, 2)
+        self.a.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        lags = np.arange(self.max_lag + 1) * 4.0 / (SHATTER_POINTS - 1)
+        (self.fixed,) = self.b.plot(lags, np.zeros_like(lags), color="C0", label="mean removed, overlap-averaged")
+        (self.raw,) = self.b.plot(lags, np.zeros_like(lags), "--", color="0.5", label="raw (naive)")
+        self.b.axhline(0, color="0.7", lw=0.8)
+        self.b.set_xlim(0, lags[-1])
+        self.b.set_ylim(-0.4, 1.05)
+        self.b.set_xlabel("distance in x")
+        self.b.set_ylabel("autocorrelation")
+        self.b.legend(fontsize=7, loc="upper right")
+        self.b.grid(alpha=0.3)
+        self.left = self.a.set_title(" ", fontsize=9, y=1.0, loc="right")  # the left corner holds the axis offset
+        self.right = self.b.set_title(" ", fontsize=9, y=1.0)
+        self.dynamic(self.grad, self.fixed, self.raw, self.right)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.9, wspace=0.3)
+
+    def update(self, data: tuple, depth: int = 50, bn: bool = True, shortcut: bool = True, beta: float = 1.0,
+               init: str = "he", seed: int = 0) -> None:
+        x, g, r, raw = data
+        self.grad.set_data(x, g)
+        self.fixed.set_ydata(r)
+        self.raw.set_ydata(raw)
+        kind = f"residual, β={beta:g}" if shortcut else "plain (β unused: no branch to scale)"
+        self.set_text(self.left, f"{depth} layers, {kind}, {'BN' if bn else 'no BN'}, init {init}")
+        self.right.set_text(f"correlation of neighbours r₁ = {r[1]:.2f}")
+        lo, hi = float(g.min()), float(g.max())
+        pad = 0.05 * (hi - lo) if hi > lo else max(abs(hi), 1e-12)
+        self.set_limits(self.a, y=nice_limits(lo - pad, hi + pad))
+
+
+def draw_shatter_explorer(depth: int = 50, bn: bool = True, shortcut: bool = True, beta: float = 1.0,
+                          seed: int = 0, init: str = "he") -> Figure:
+    """The explorer's figure for given settings (tests, headless runs): :class:`ShatterExplorer`."""
+    return ShatterExplorer().draw(depth=depth, bn=bn, shortcut=shortcut, beta=beta, seed=seed, init=init)
 
 
 

@@ -642,13 +642,14 @@ def draw_landscape_explorer(grids: Mapping[str, pd.DataFrame], slices: Mapping[s
 # small nets trained live (FAST mode) and the cache of the full-scale numbers
 # ===========================================================================
 def train_twins(depth: int = 20, steps: int = 200, batch_size: int = 64, per_class: int = 300, lr: float = 0.1,
-                seed: int = 0, amp: Any = "fast", kinds: Sequence[str] = ("resnet", "plain")) -> dict[str, CifarResNet]:
+                seed: int = 0, amp: Any = "fast", kinds: Sequence[str] = ("resnet", "plain"),
+                progress: bool = True) -> dict[str, CifarResNet]:
     """A residual net and its plain twin (same init seed, same batches), trained briefly: ``{"resnet", "plain"}``.
 
     The live stand-ins for the cached nets: ``steps`` SGD steps (momentum 0.9,
     weight decay 5e-4) with a cosine schedule on ``per_class`` training images
     per class. ``kinds`` trains only some of the two (one call per kind keeps
-    each call short; the twins are the same either way).
+    each call short; the twins are the same either way). ``progress``: a bar over the steps.
     """
     x, y = stratified_subset(True, per_class, seed=seed)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
@@ -661,7 +662,8 @@ def train_twins(depth: int = 20, steps: int = 200, batch_size: int = 64, per_cla
             net = create_model(f"{kind}_cifar", depth=depth, num_classes=10, in_channels=1)
             opt = make_optimizer(net, "sgd", lr, 5e-4, 0.9)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-            train_steps(net, batches, steps, optimizer=opt, amp=amp, on_step=lambda *_: sched.step())
+            train_steps(net, batches, steps, optimizer=opt, amp=amp, on_step=lambda *_: sched.step(),
+                        progress=progress, desc=f"training {kind}-{depth}")
             nets[kind] = net.eval()
     return nets
 
