@@ -1,7 +1,7 @@
 """Cached results: where they are found, how they are written, how they are read back.
 
 Some lessons show experiments too long to rerun in class (lesson 08's four-hour
-degradation run and its trained nets, lesson 10's lesions and loss landscapes,
+degradation run and its trained nets, lessons 10 and 11's runs without BN, lesions and loss landscapes,
 lesson 05's add-vs-cat runs). Their tables are cached as CSV files, each with a
 JSON file beside it (``degradation.csv`` + ``degradation.json``) that records the
 command, the settings, the machine and the wall time, and the trained nets as

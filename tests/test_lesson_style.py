@@ -22,7 +22,7 @@ from lesson_style import MAX_CELL_WORDS, lesson_stats
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PENDING: dict[str, set[str]] = {
-    "long_cells": {"00_start_here", "01_vanishing_exploding_gradients", "02_batch_normalization", "05_add_vs_concat", "08_degradation", "09_torchvision_resnet", "11_paths_and_landscapes"},
+    "long_cells": {"00_start_here", "01_vanishing_exploding_gradients", "02_batch_normalization", "05_add_vs_concat", "08_degradation", "09_torchvision_resnet"},
     "posts": {"00_start_here", "05_add_vs_concat", "07_training_fashionmnist", "09_torchvision_resnet"},
 }
 
