@@ -64,7 +64,7 @@ TARGET_FIRST_FRAME_S = 1.0
 TRAINING = {"draw_bn_training"}
 #: Code run before a lesson's explorer cells, for names its cells make in expensive earlier cells.
 CONTEXT = {
-    "10": (
+    "11": (
         # the landscape explorer's cached nets; the two nets the lesson trains live are left out
         "l1 = cache['landscape_1d']\n"
         "batch = l1[l1.bn == 'batch']\n"

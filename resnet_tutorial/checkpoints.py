@@ -139,7 +139,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     with (``Recipe.to_dict()``), or ``None`` for files saved without one;
     :func:`resnet_tutorial.recipes.recipe_of` names it ("unknown" for ``None``).
 
-    Lessons: 10.
+    Lessons: 11.
     """
     path = Path(path)
     if not path.is_file():

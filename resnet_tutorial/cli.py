@@ -6,7 +6,7 @@
 * ``trace resnet18 --input 1,3,224,224``: the layer-by-layer shape table;
 * ``degradation --depths 8 20 56 --epochs E --subset N --out results/degradation.csv``:
   the plain-vs-residual experiment of lesson 08;
-* ``why --weights results/degradation_full --out results/lesson10``: lesson 10's cached
+* ``why --weights results/degradation_full --out results/lesson10``: lessons 10 and 11's cached
   measurements (lesions, path gradients, loss landscapes, training without BN);
 * ``add-vs-cat``: lesson 05's cached add-vs-cat runs;
 * ``pretrain``: lesson 09's pretrained net (ResNet-20 on five FashionMNIST classes, recipe ``transfer-pretrain``).
@@ -207,14 +207,20 @@ def cmd_degradation(args: argparse.Namespace) -> int:
 def cmd_why(args: argparse.Namespace) -> int:
     import torch
 
-    from .lessons.l10_why_residual_networks_train import build_cache
+    from .lessons import l10_shattered_gradients as l10
+    from .lessons import l11_paths_and_landscapes as l11
 
     if args.threads:
         torch.set_num_threads(args.threads)
     command = " ".join(shlex.quote(a) for a in ["python", "-m", "resnet_tutorial", *args.argv])
     out = args.out or results.output_path("lesson10")
-    meta = build_cache(weights=args.weights, out=out, depths=args.depths, parts=args.parts,
-                       force=args.force, log=print, command=command)
+    meta: dict = {}
+    trained = [p for p in args.parts if p != "nobn"]
+    if trained:  # lesson 11: lesions, path gradients, landscapes of the trained nets
+        meta = l11.build_cache(weights=args.weights, out=out, depths=args.depths, parts=trained,
+                               force=args.force, log=print, command=command)
+    if "nobn" in args.parts:  # lesson 10: short runs without BatchNorm
+        meta = l10.build_cache(out=out, force=args.force, log=print, command=command)
     total = sum(p["seconds"] for p in meta["parts"].values())
     print(f"saved to {out} ({', '.join(meta['parts'])}; {total / 60:.1f} min of computing in all)")
     return 0
@@ -426,7 +432,7 @@ def _add_degradation_parser(sub) -> None:
 
 def _add_why_parser(sub) -> None:
     w = sub.add_parser(
-        "why", help="lesson 10's measurements on the trained nets (why residual networks train)",
+        "why", help="lessons 10 and 11's cached measurements (runs without BN; lesions, paths, landscapes)",
         description="Lesion studies, gradients by path length and loss landscapes of the trained plain and "
         "residual nets of the full degradation run, and short runs without BatchNorm. Each part is written "
         "to --out as soon as it is done; rerunning skips the parts already there with the same settings.",

@@ -307,7 +307,7 @@ def normalize(images: torch.Tensor, mean: float = MEAN, std: float = STD) -> tor
 def stratified_subset(train: bool, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``per_class`` normalized images of every class (``[10·per_class, 1, 28, 28]``, labels), seeded.
 
-    Lessons: 10.
+    Lessons: 11.
     """
     images, labels = load_tensors(train=train)
     idx = stratified_indices(labels, per_class, seed=seed)

@@ -1,7 +1,7 @@
 """Cached results: where they are found, how they are written, how they are read back.
 
 Some lessons show experiments too long to rerun in class (lesson 08's four-hour
-degradation run and its trained nets, lesson 10's lesions and loss landscapes,
+degradation run and its trained nets, lessons 10 and 11's runs without BN, lesions and loss landscapes,
 lesson 05's add-vs-cat runs). Their tables are cached as CSV files, each with a
 JSON file beside it (``degradation.csv`` + ``degradation.json``) that records the
 command, the settings, the machine and the wall time, and the trained nets as
@@ -34,7 +34,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -210,3 +210,45 @@ def load_table(path: str | os.PathLike) -> pd.DataFrame:
     table = pd.read_csv(path)
     table.attrs["meta"] = read_json(meta_path(path))
     return table
+
+
+def save_parts(out: str | os.PathLike, parts: Mapping[str, tuple[dict, Sequence[str], Callable[[dict], Mapping]]],
+               files: Mapping[str, str], *, force: bool = False, log: Callable[[str], None] = print,
+               command: str | None = None, about: Mapping[str, Any] | None = None) -> dict:
+    """Compute a folder of cached tables part by part, each written as soon as it is done; return ``meta.json``.
+
+    ``parts``: ``{part: (settings, table names, compute)}``; ``compute(settings)``
+    returns ``{table name: DataFrame}``, each saved to ``out / files[name]``.
+    ``out/meta.json`` records per part its settings, wall time, the finishing
+    time and ``about`` (the machine, versions). A part already recorded with
+    the same settings and all its files present is skipped unless ``force``,
+    so an interrupted rebuild continues; several callers may share one folder
+    (each part is read-modify-written on its own).
+    """
+    import platform
+    import shlex
+    import sys
+    import time
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_file = out / "meta.json"
+    for part, (settings, tables, compute) in parts.items():
+        meta = read_json(meta_file)
+        done = meta.get("parts", {}).get(part)
+        if (not force and done is not None and done.get("settings") == settings
+                and all((out / files[t]).is_file() for t in tables)):
+            log(f"{part}: already in {out} with these settings (pass force=True / --force to redo)")
+            continue
+        t0 = time.perf_counter()
+        for name, table in compute(settings).items():
+            save_table(table, out / files[name])
+        meta = read_json(meta_file)
+        meta.setdefault("parts", {})[part] = {
+            "settings": settings, "seconds": round(time.perf_counter() - t0, 1),
+            "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+            **dict(about or {}), "python": platform.python_version()}
+        meta["command"] = command or " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+        write_json(meta_file, meta)
+        log(f"{part}: done in {meta['parts'][part]['seconds']:.0f} s")
+    return read_json(meta_file)

@@ -121,7 +121,7 @@ def test_the_full_run_is_cached_with_its_trained_nets():
     """results/degradation_full*: the table, its metadata and each model's weights agree."""
     from resnet_tutorial.checkpoints import load_model
     from resnet_tutorial.data import stratified_subset
-    from resnet_tutorial.lessons.l10_why_residual_networks_train import accuracy
+    from resnet_tutorial.lessons.l11_paths_and_landscapes import accuracy
 
     table = degradation.load_degradation(degradation.FULL_PATH)
     meta = table.attrs["meta"]

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSONS = ["05_add_vs_concat", "08_degradation", "10_why_residual_networks_train"]
+LESSONS = ["05_add_vs_concat", "08_degradation", "09_torchvision_resnet", "10_shattered_gradients", "11_paths_and_landscapes"]
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 
 

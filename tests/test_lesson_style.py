@@ -22,7 +22,7 @@ from lesson_style import MAX_CELL_WORDS, lesson_stats
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 PENDING: dict[str, set[str]] = {
-    "long_cells": {"10_why_residual_networks_train"},
+    "long_cells": set(),
     "posts": set(),
 }
 

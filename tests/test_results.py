@@ -107,11 +107,12 @@ def test_every_rebuild_command_is_a_real_subcommand(name, places):
 def test_the_lessons_loaders_raise_with_the_rebuild_command(places):
     from resnet_tutorial import degradation
     from resnet_tutorial.lessons import l05_add_vs_concat as l05
-    from resnet_tutorial.lessons import l10_why_residual_networks_train as l10
+    from resnet_tutorial.lessons import l10_shattered_gradients as l10
+    from resnet_tutorial.lessons import l11_paths_and_landscapes as l11
 
     for load, command in ((l05.load_add_cat_runs, "resnet_tutorial add-vs-cat"),
                           (degradation.load_degradation, "resnet_tutorial degradation --depths 8 20 56"),
-                          (l10.load_cache, "resnet_tutorial why")):
+                          (l10.load_cache, "resnet_tutorial why"), (l11.load_cache, "resnet_tutorial why")):
         with pytest.raises(FileNotFoundError, match=command):
             load()
 

@@ -170,6 +170,8 @@ def draw_unrolled(n_blocks: int = 3, *, lesion: int | None = None, ax: Axes | No
     Example::
 
         draw_unrolled(3, lesion=2)
+
+    Lessons: 11.
     """
     spec = describe_unrolled(n_blocks, lesion=lesion)
     if n_blocks > 4:

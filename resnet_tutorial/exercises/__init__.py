@@ -62,7 +62,8 @@ from . import (  # noqa: F401  (each lesson's module registers its exercises, in
     l07_training_fashionmnist,
     l08_degradation,
     l09_torchvision_resnet,
-    l10_why_residual_networks_train,
+    l10_shattered_gradients,
+    l11_paths_and_landscapes,
 )
 from .catalogue import Case, Exercise, Mistake, Report, get_exercise, list_exercises, register
 from .checker import check

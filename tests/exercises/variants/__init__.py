@@ -37,7 +37,8 @@ LESSON_MODULES = [
     "l07_training_fashionmnist",
     "l08_degradation",
     "l09_torchvision_resnet",
-    "l10_why_residual_networks_train",
+    "l10_shattered_gradients",
+    "l11_paths_and_landscapes",
     "held_out",
 ]
 

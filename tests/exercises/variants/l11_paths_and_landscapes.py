@@ -1,4 +1,4 @@
-"""Lesson 10: count_residual_paths, path_length_counts."""
+"""Lesson 11: count_residual_paths, path_length_counts, delete_block."""
 
 import math
 
@@ -113,3 +113,56 @@ def path_length_counts(n_blocks):
 @wrong("k = n left out", mistake="missing_last")
 def path_length_counts(n_blocks):
     return [math.comb(n_blocks, k) for k in range(n_blocks)]
+
+
+# --------------------------------------------------------------------------- delete_block
+import torch  # noqa: E402
+
+
+@right("the lesson's solution: a hook that returns ReLU(shortcut(x))")
+def delete_block(block):
+    def hook(module, inputs, output):
+        return torch.relu(module.shortcut(inputs[0]))
+    return block.register_forward_hook(hook)
+
+
+@right("a lambda and F.relu on the block's own shortcut")
+def delete_block(block):
+    import torch.nn.functional as F
+
+    return block.register_forward_hook(lambda m, inp, out: F.relu(block.shortcut(inp[0])))
+
+
+@right("clamp at zero, the shortcut read from the closure")
+def delete_block(block):
+    shortcut = block.shortcut
+
+    def replace(module, args, output):
+        (x,) = args
+        return shortcut(x).clamp(min=0)
+    return block.register_forward_hook(replace)
+
+
+@wrong("the whole block zeroed", mistake="zero")
+def delete_block(block):
+    return block.register_forward_hook(lambda m, inp, out: torch.zeros_like(out))
+
+
+@wrong("the shortcut without the ReLU", mistake="no_relu")
+def delete_block(block):
+    return block.register_forward_hook(lambda m, inp, out: m.shortcut(inp[0]))
+
+
+@wrong("the input passed on as if every shortcut were the identity", mistake="input")
+def delete_block(block):
+    return block.register_forward_hook(lambda m, inp, out: torch.relu(inp[0]))
+
+
+@wrong("the handle not returned", mistake="no_handle")
+def delete_block(block):
+    block.register_forward_hook(lambda m, inp, out: torch.relu(m.shortcut(inp[0])))
+
+
+@wrong("the branch's output returned instead (the shortcut deleted)")
+def delete_block(block):
+    return block.register_forward_hook(lambda m, inp, out: torch.relu(m.bn2(m.conv2(m.act1(m.bn1(m.conv1(inp[0])))))))

@@ -1,11 +1,16 @@
-"""Lesson 10's exercises: how many paths run through a residual stack, and how long they are."""
+"""Lesson 11's exercises: how many paths run through a residual stack, how long they are, and a lesion
+(one block's branch deleted) with a forward hook."""
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
-from .catalogue import Exercise, Mistake, register
-from .cases import plain_case
+import torch
+
+from .catalogue import Case, Exercise, Mistake, Report, register
+from .cases import f32, plain_case
 
 
 # --------------------------------------------------------------------------- count_residual_paths
@@ -36,7 +41,7 @@ _PATH_CASES = [
 ]
 
 register(Exercise(
-    "count_residual_paths", "10", "Counting the paths through a residual stack", count_residual_paths,
+    "count_residual_paths", "11", "Counting the paths through a residual stack", count_residual_paths,
     cases=list(_PATH_CASES),
     mistakes=[
         Mistake("lengths", "n + 1 is the number of different path *lengths* (0 … n branches). The paths themselves "
@@ -84,7 +89,7 @@ def _lengths_family(n_blocks, *, flags=frozenset()):
 
 
 register(Exercise(
-    "path_length_counts", "10", "Path lengths: the binomial distribution", path_length_counts,
+    "path_length_counts", "11", "Path lengths: the binomial distribution", path_length_counts,
     cases=list(_PATH_CASES),
     mistakes=[
         Mistake("no_zero_length", "The list must start at length 0: one path takes every shortcut and passes no "
@@ -106,4 +111,84 @@ register(Exercise(
     hints=["A path of length k chooses which k of the n units it passes through their branch.",
            "math.comb(n, k) counts the ways to choose k of n; k runs from 0 to n."],
     family=_lengths_family,
+))
+
+
+# --------------------------------------------------------------------------- delete_block
+def delete_block(block: torch.nn.Module) -> Any:
+    """Make a residual block compute ReLU(shortcut(x)) (its branch deleted) with a forward hook; return the handle."""
+    def hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        return torch.relu(module.shortcut(inputs[0]))
+    return block.register_forward_hook(hook)
+
+
+def _delete_family(block, *, flags=frozenset()):
+    def hook(module, inputs, output):
+        x = inputs[0]
+        if "zero" in flags:
+            return torch.zeros_like(output)
+        kept = x if "input" in flags else module.shortcut(x)
+        return kept if "no_relu" in flags else torch.relu(kept)
+    handle = block.register_forward_hook(hook)
+    return None if "no_handle" in flags else handle
+
+
+def _run_deletion(shape: tuple[int, ...], seed: int, fn, block):
+    x = f32(seed, *shape)
+    with torch.no_grad():
+        intact = block(x)
+        handle = fn(block)
+        try:
+            deleted = block(x)
+        except RuntimeError as err:  # a hook that returns the wrong shape fails inside the next layer
+            deleted = f"the deleted block raised {type(err).__name__}"
+        undone = hasattr(handle, "remove")
+        if undone:
+            handle.remove()
+        block._forward_hooks.clear()  # leave the case's block as it was, whatever the hook did
+        return Report({"the block's output with the branch deleted": deleted,
+                       "a handle that undoes it (handle.remove())": undone,
+                       "the output after handle.remove()": block(x) if undone else intact})
+
+
+def _block_case(label: str, seed: int, c_in: int, c_out: int, stride: int, shortcut: str) -> Case:
+    def make() -> tuple[tuple, dict]:
+        from ..blocks import ResidualBlock
+
+        torch.manual_seed(seed)
+        block = ResidualBlock(c_in, c_out, stride, shortcut=shortcut).eval()
+        for m in block.modules():  # BN statistics as a trained block has them
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+        return (block,), {}
+    return Case(label, make, run=functools.partial(_run_deletion, (2, c_in, 6, 6), seed + 1))
+
+
+register(Exercise(
+    "delete_block", "11", "A lesion with a forward hook", delete_block,
+    cases=[
+        _block_case("a shape-keeping block (identity shortcut), 8 channels, inputs of both signs", 0, 8, 8, 1,
+                    "identity"),
+        _block_case("a downsampling block with option A's zero-pad shortcut, 8 → 16 channels, stride 2", 1, 8, 16, 2,
+                    "zeropad"),
+        _block_case("a downsampling block with a 1×1 projection shortcut, 4 → 8 channels, stride 2", 2, 4, 8, 2,
+                    "projection"),
+    ],
+    mistakes=[
+        Mistake("zero", "Your hook returns zeros: that deletes the whole block, shortcut included, and cuts every "
+                        "path through it. A lesion removes only the branch: return ReLU(shortcut(x))."),
+        Mistake("no_relu", "The ReLU after the addition is missing: a deleted block still applies it, "
+                           "ReLU(0 + shortcut(x)). Return torch.relu(module.shortcut(inputs[0]))."),
+        Mistake("input", "Your hook passes the input x on unchanged. That is right for an identity shortcut, but a "
+                         "downsampling block's shortcut subsamples (and pads or projects the channels): use "
+                         "module.shortcut(inputs[0])."),
+        Mistake("no_handle", "The deletion works, but the function does not return the handle that "
+                             "register_forward_hook gives back, so it cannot be undone: return it."),
+    ],
+    hints=["A forward hook is hook(module, inputs, output); whatever it returns replaces the block's output. "
+           "inputs is a tuple: the block's input is inputs[0].",
+           "Return torch.relu(module.shortcut(inputs[0])) from the hook, and return "
+           "block.register_forward_hook(hook) from your function."],
+    family=_delete_family,
 ))
