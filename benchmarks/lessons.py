@@ -15,7 +15,7 @@ records the capability the kernel's torch reported. The thread count is left
 at the machine's default, which is what a learner's kernel gets (torch threads
 are recorded). Each lesson's three slowest cells are recorded with their
 seconds (nbclient's timing of each cell), and every cell that took a second or more. The executed copies are written as
-HTML under ``build/benchmarks/lessons/<run>/`` (not timed), so a failure can be
+HTML and .ipynb under ``build/benchmarks/lessons/<run>/`` (not timed), so a failure can be
 read there.
 
 Results merge into ``benchmarks/results/lessons.json`` per run (``fast``,
@@ -194,11 +194,13 @@ def kernel_capability(env: dict[str, str]) -> str:
 
 
 def _write_html(nb: Any, path: Path, out_dir: Path) -> None:
+    import nbformat
     from nbconvert import HTMLExporter
 
     out_dir.mkdir(parents=True, exist_ok=True)
     html, _ = HTMLExporter().from_notebook_node(nb)
     (out_dir / f"{path.stem}.html").write_text(html, encoding="utf-8")
+    nbformat.write(nb, out_dir / f"{path.stem}.ipynb")  # for scripts/lesson_stats.py and reading
 
 
 def run_lesson(path: Path, html_dir: Path, timeout: int | None) -> dict[str, Any]:

@@ -5,6 +5,7 @@
     python scripts/run_lessons.py --fast          # RESNET_TUTORIAL_FAST=1
     python scripts/run_lessons.py --images notebooks/01_*.ipynb   # also dump figures as PNG
                                                                   # and a digest.md to read them with
+    python scripts/run_lessons.py --digest-only --out build/review build/benchmarks/lessons/full/*.ipynb
 
 The executed notebook is written too (build/lessons/NN_name.ipynb), so
 ``scripts/lesson_stats.py build/lessons`` can count words before the first output.
@@ -86,9 +87,21 @@ def _digest(nb, img_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def digest_executed(paths: list[Path], out_dir: Path) -> None:
+    """Write digest.md and the figures of already executed notebooks (``--digest-only``), running nothing."""
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        img_dir = out_dir / path.stem
+        img_dir.mkdir(parents=True, exist_ok=True)
+        (img_dir / "digest.md").write_text(_digest(nb, img_dir), encoding="utf-8")
+        print(f"digest  {img_dir / 'digest.md'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/*.ipynb")
+    parser.add_argument("--digest-only", action="store_true",
+                        help="the given notebooks are already executed: only write their digests and figures")
     parser.add_argument("--fast", action="store_true", help="set RESNET_TUTORIAL_FAST=1")
     parser.add_argument("--images", action="store_true", help="also write every figure as PNG")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lessons")
@@ -98,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fast:
         os.environ["RESNET_TUTORIAL_FAST"] = "1"
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if args.digest_only:
+        digest_executed(paths, args.out)
+        return 0
     failed = 0
     for path in paths:
         path = path.resolve()
