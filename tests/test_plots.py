@@ -14,6 +14,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from resnet_tutorial import plots as P  # noqa: E402
 from resnet_tutorial.lessons import l00_start_here as L00  # noqa: E402
+from resnet_tutorial.data import CLASSES, load_tensors  # noqa: E402
 from resnet_tutorial.lessons import l01_vanishing_exploding_gradients as L01  # noqa: E402
 
 
@@ -203,11 +204,26 @@ def test_plot_class_examples_only_that_class() -> None:
 def test_draw_class_examples_changes_with_the_class() -> None:
     a = L00.draw_class_examples("Sneaker", n=4)
     b = L00.draw_class_examples("Bag", n=4, seed=1)
-    assert {ax.get_title() for ax in a.axes if ax.get_images()} == {"Sneaker"}
-    assert {ax.get_title() for ax in b.axes if ax.get_images()} == {"Bag"}
+    assert [ax.get_title() for ax in a.axes if ax.get_visible()] == ["Sneaker"] * 4  # n=4 cells shown, the rest hidden
+    assert [ax.get_title() for ax in b.axes if ax.get_visible()] == ["Bag"] * 4
     assert not np.allclose(a.axes[0].get_images()[0].get_array(), b.axes[0].get_images()[0].get_array())
+    # the pixels shown are the dataset's own images of that class
+    images, labels = load_tensors(train=True)
+    sneakers = images[labels == CLASSES.index("Sneaker")].numpy()
+    shown = np.asarray(a.axes[0].get_images()[0].get_array())
+    assert any(np.array_equal(shown, s) for s in sneakers)
     with pytest.raises(ValueError, match="class_name"):
         L00.draw_class_examples("Hat")
+    with pytest.raises(ValueError, match="n must be between"):
+        L00.draw_class_examples("Bag", n=33)
+
+
+def test_class_examples_explorer_moves_redraw_only_the_images() -> None:
+    view = L00.ClassExamplesExplorer()
+    first = view.frame(class_name="Shirt", n=16, seed=0)
+    second = view.frame(class_name="Shirt", n=16, seed=1)
+    assert first != second  # another seed, other images
+    assert sum(ax.get_visible() for ax in view.fig.axes) == 16
 
 
 def test_plot_class_balance_bar_heights() -> None:
