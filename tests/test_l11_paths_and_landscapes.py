@@ -250,12 +250,12 @@ def test_landscape_explorer_returns_figures():
     A, B = np.meshgrid(a, a)
     grid = pd.DataFrame({"a": A.ravel(), "b": B.ravel(), "loss": (1 + A ** 2 + B ** 2).ravel()})
     line = pd.DataFrame({"alpha": a, "loss": 1 + a ** 2, "acc": 1 - a ** 2 / 2})
-    fig = L.draw_landscape_explorer({"net": grid}, {"net": line}, net="net")
+    fig = L.LandscapeExplorer({"net": grid}, {"net": line}).draw(net="net")
     assert len(fig.axes) == 3  # the slice, the contour and its colour bar
     assert fig.axes[0].lines[0].get_ydata().tolist() == line["loss"].tolist()
     plt.close(fig)
-    fig = L.draw_landscape_explorer({"net": grid}, {}, net="net")  # no slice: the grid's centre row
+    fig = L.LandscapeExplorer({"net": grid}, {}).draw(net="net")  # no slice: the grid's centre row
     assert fig.axes[0].lines[0].get_ydata().tolist() == (1 + a ** 2).tolist()
     plt.close(fig)
     with pytest.raises(ValueError, match="no landscape"):
-        L.draw_landscape_explorer({"net": grid}, {}, net="other")
+        L.LandscapeExplorer({"net": grid}, {}).draw(net="other")

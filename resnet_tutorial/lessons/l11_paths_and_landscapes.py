@@ -3,21 +3,16 @@
 Two answers from the research after He et al. (2016) to "why do shortcuts
 help?" (lesson 10 holds shattered gradients and training without BatchNorm):
 
-1. **Ensembles of shallow paths** (Veit et al., NeurIPS 2016):
-   :func:`path_length_counts`, block deletion at test time (:func:`deleted`,
-   :func:`lesion_single`, :func:`lesion_random`) and the gradient carried by
-   paths of each length (:class:`PathGradients`,
-   :func:`gradient_by_path_length`, :func:`effective_paths`).
-2. **Loss landscapes** (Li et al., NeurIPS 2018):
-   :func:`filter_normalized_direction`, :func:`landscape_1d`,
-   :func:`landscape_2d` (BatchNorm statistics from the batch at every point, or
-   the stale running statistics to show the difference) and
-   :func:`landscape_stats`.
+1. **Ensembles of shallow paths** (Veit et al., NeurIPS 2016): :func:`path_length_counts`,
+   block deletion (:func:`deleted`, :func:`lesion_single`, :func:`lesion_random`) and the gradient
+   by path length (:class:`PathGradients`, :func:`gradient_by_path_length`, :func:`effective_paths`).
+2. **Loss landscapes** (Li et al., NeurIPS 2018): :func:`filter_normalized_direction`,
+   :func:`landscape_1d`, :func:`landscape_2d` (BatchNorm statistics from the batch at every point,
+   or the stale running ones), :func:`landscape_stats`, the :class:`LandscapeExplorer`.
 
 :func:`build_cache` computes the tables the notebook reads from
-``results/lesson10/`` (the folder both lessons share) from the trained nets of
-the full degradation run (``python -m resnet_tutorial why``); :func:`load_cache`
-reads them back.
+``results/lesson10/`` (shared with lesson 10) from the full degradation run's
+trained nets (``python -m resnet_tutorial why``); :func:`load_cache` reads them.
 """
 
 from __future__ import annotations
@@ -42,16 +37,15 @@ from ..blocks import ResidualBlock
 from ..checkpoints import load_model
 from ..data import stratified_subset
 from ..device import autocast, autocast_dtype, machine_line, torch_threads
+from ..live import LiveFigure
 from ..models import CifarResNet, create_model
 from ..train import make_optimizer, train_steps
 
-__all__ = [
-    "CACHE_DIR", "PathGradients", "WEIGHTS_DIR", "accuracy", "block_table", "build_cache", "deleted",
-    "draw_landscape_explorer", "effective_paths", "filter_normalized_direction", "gradient_by_path_length",
-    "landscape_1d", "landscape_2d", "landscape_stats", "lesion_random", "lesion_single", "load_cache",
-    "path_length_counts", "plot_landscape_1d", "plot_landscapes_2d", "plot_lesions", "plot_path_gradients",
-    "plot_path_lengths", "train_twins",
-]
+__all__ = ["CACHE_DIR", "LandscapeExplorer", "PathGradients", "WEIGHTS_DIR", "accuracy", "block_table",
+           "build_cache", "deleted", "effective_paths", "filter_normalized_direction", "gradient_by_path_length",
+           "landscape_1d", "landscape_2d", "landscape_stats", "lesion_random", "lesion_single", "load_cache",
+           "path_length_counts", "plot_landscape_1d", "plot_landscapes_2d", "plot_lesions",
+           "plot_path_gradients", "plot_path_lengths", "train_twins"]
 
 #: Where the notebook reads the cache (``lesson10``: the folder lessons 10 and 11 share).
 CACHE_DIR = results.path("lesson10")
@@ -613,29 +607,46 @@ def _loss_colorbar(fig: Figure, cs: Any, axes: Any) -> None:
     cbar.set_label("training loss (log scale)", fontsize=8)
 
 
-def draw_landscape_explorer(grids: Mapping[str, pd.DataFrame], slices: Mapping[str, pd.DataFrame],
-                            net: str = "resnet56") -> Figure:
-    """The landscape explorer: the 1-D slice (where one was computed) and the 2-D contour of one net."""
-    if net not in grids:
-        raise ValueError(f"no landscape for {net!r}; choose one of {sorted(grids)}")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.2, 1]})
-    t = slices.get(net)
-    if t is not None:
-        a.plot(t["alpha"], t["loss"], color="C0")
-    else:  # a live grid has no separate slice: take the row through the centre
-        a_, b_, z = _grid(grids[net])
-        a.plot(a_, z[int(np.argmin(np.abs(b_))), :], "o-", ms=3, color="C0")
-    a.set_yscale("log")
-    a.set_ylim(0.05, 20)
-    a.set_xlabel("α along a filter-normalised direction")
-    a.set_ylabel("training loss (log)")
-    a.set_title(f"{net}: 1-D slice", fontsize=9)
-    a.grid(alpha=0.3, which="both")
-    cs = _contour(b, grids[net], f"{net}: 2-D contour")
-    _loss_colorbar(fig, cs, b)
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.13, top=0.86, wspace=0.25)
-    return fig
+class LandscapeExplorer(LiveFigure):
+    """The landscape explorer: one net's 1-D slice (left) and 2-D contour (right); a switch replaces the
+    slice's data and redraws only the contour panel (contours cannot be updated in place)."""
 
+    figsize = (10.0, 4.0)
+
+    def __init__(self, grids: Mapping[str, pd.DataFrame], slices: Mapping[str, pd.DataFrame]) -> None:
+        if not grids:
+            raise ValueError("LandscapeExplorer needs at least one 2-D landscape table in grids")
+        super().__init__()
+        self.grids, self.slices = dict(grids), dict(slices)
+
+    def compute(self, net: str = "resnet56") -> tuple[np.ndarray, np.ndarray, str]:
+        if net not in self.grids:
+            raise ValueError(f"no landscape for {net!r}; choose one of {sorted(self.grids)}")
+        t = self.slices.get(net)
+        if t is not None and len(t):
+            return t["alpha"].to_numpy(), t["loss"].to_numpy(), ""
+        a_, b_, z = _grid(self.grids[net])  # a live grid has no separate slice: the row through the centre
+        return a_, z[int(np.argmin(np.abs(b_))), :], "o"
+
+    def build(self, fig: Figure) -> None:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import LogNorm
+        self.a, self.b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
+        (self.line,) = self.a.plot([], [], "-", ms=3, color="C0")
+        self.a.set(yscale="log", ylim=(0.05, 20), xlabel="α along a filter-normalised direction",
+                   ylabel="training loss (log)")
+        self.a.grid(alpha=0.3, which="both")
+        _loss_colorbar(fig, ScalarMappable(norm=LogNorm(0.05, 10.0), cmap="viridis"), self.b)
+        fig.subplots_adjust(left=0.08, right=0.97, bottom=0.13, top=0.86, wspace=0.25)
+
+    def update(self, data: tuple[np.ndarray, np.ndarray, str], net: str = "resnet56") -> None:
+        x, y, marker = data
+        self.line.set_data(x, y)
+        self.line.set_marker(marker)
+        self.a.set_xlim(float(np.min(x)), float(np.max(x)))
+        self.a.set_title(f"{net}: 1-D slice", fontsize=9)
+        self.b.cla()
+        _contour(self.b, self.grids[net], f"{net}: 2-D contour")
 
 
 # ===========================================================================
