@@ -52,7 +52,7 @@ def test_all_lessons_present() -> None:
 def test_committed_without_outputs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
-    assert not dirty, f"{path.name}: cells {dirty} carry outputs; run nbstripout {path}"
+    assert not dirty, f"{path.name}: cells {dirty} carry outputs; run nbstripout --keep-id {path}"
     assert "widgets" not in nb.metadata, f"{path.name} carries widget state; run nbstripout"
     assert nb.metadata["kernelspec"]["name"] == "resnet-tutorial"
 
