@@ -216,9 +216,11 @@ def describe_gap(res: pd.DataFrame, plain: pd.DataFrame, names: tuple[str, str] 
             f"(final training loss {res['train_loss'].iloc[-1]:.3f} against {plain['train_loss'].iloc[-1]:.3f}); "
             f"test accuracy {r_test:.1%} against {p_test:.1%}. ")
     if p_err > r_err:
-        text += (f"The plain net fits its own training images worse, with the same layers and the same recipe. "
-                 "Overfitting cannot explain that (it would make the training error *lower*): this is the first "
-                 "sign of **degradation**, which lesson 08 measures at 56 layers.")
+        text += ("The plain net fits its own training images worse, with the same layers and the same recipe. "
+                 "Overfitting cannot explain that (it would make the training error *lower*): without shortcuts "
+                 "the same layers are harder to *optimize*. That difficulty is what lies behind **degradation** "
+                 "(a deeper plain net training worse than a shallower one), which lesson 08 measures from 20 to "
+                 "56 layers.")
     else:
         text += ("Here the plain net fits its training images as well as the ResNet: at 20 layers, with BatchNorm "
                  "and this short budget, the gap is within what one seed varies. Lesson 08 goes to 56 layers, "
