@@ -35,8 +35,9 @@ EXPECTED = [
     "10_shattered_gradients",
     "11_paths_and_landscapes",
 ]
-# Lessons not rewritten yet, where a markdown cell ending in ':' is not always followed by output.
-ANNOUNCE_PENDING = {p.stem for p in NOTEBOOKS} - {"00_start_here", "01_vanishing_exploding_gradients", "02_batch_normalization", "03_residual_block", "04_shape_tracing_resnet18", "06_bottlenecks", "08_degradation", "09_torchvision_resnet", "10_shattered_gradients", "11_paths_and_landscapes"}
+# Lessons exempt from the announcement check (a markdown cell ending in ':' must be followed by output):
+# none since every lesson was rewritten; a new lesson that needs time goes here, named.
+ANNOUNCE_PENDING: set[str] = set()
 WARNING_RE = re.compile(r"\b\w*Warning\b|^warning:", re.MULTILINE)
 
 
