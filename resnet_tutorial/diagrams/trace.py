@@ -30,6 +30,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..device import torch_threads
 from ..diagnostics import make_input
+from ..modes import frozen
 
 __all__ = ["Call", "Node", "Trace", "default_input_shape", "trace_graph"]
 
@@ -238,19 +239,6 @@ class _Recorder(TorchFunctionMode):
                 h.remove()
 
 
-@contextlib.contextmanager
-def _eval_no_grad(model: nn.Module) -> Iterator[None]:
-    """Eval mode and no_grad while tracing; every module's own mode back afterwards."""
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for m, training in modes.items():
-            m.training = training
-
-
 def default_input_shape(model: nn.Module, size: int = 32) -> tuple[int, ...]:
     """A one-example input shape read from the first weight layer: ``(C, size, size)``
     for a 2-d conv, ``(C, size)`` for a 1-d conv, ``(in_features,)`` for a linear layer.
@@ -294,7 +282,7 @@ def trace_graph(model: nn.Module, input_shape: Sequence[int]) -> Trace:
     x = make_input(model, _batched(input_shape))
     rec = _Recorder(model)
     # one thread: the traced input is small, and on a busy machine more threads only wait for each other
-    with _eval_no_grad(model), rec.hooked(), torch_threads(1):
+    with frozen(model), rec.hooked(), torch_threads(1):
         rec.add_node("input", "input", (), x)
         try:
             with rec:
