@@ -72,6 +72,10 @@ def _schedule_soon(callback: Callable[[], None]) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # a plain Python process (tests): draw synchronously
+        loop = None
+    # a loop can be registered as running but not run any more (left behind by nbclient's run_sync in the
+    # same process): a callback put on it would never fire, so draw at once as without a loop
+    if loop is None or not loop.is_running():
         callback()
         return
     loop.call_later(COALESCE_S, callback)
