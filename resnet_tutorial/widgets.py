@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import traceback
 from typing import Any, Callable
@@ -67,14 +68,26 @@ def _show(result: Any) -> None:
     plt.close("all")
 
 
+def _in_kernel() -> bool:
+    """Whether this process is a Jupyter kernel (whose event loop runs between the learner's messages)."""
+    kernelbase = sys.modules.get("ipykernel.kernelbase")
+    return kernelbase is not None and kernelbase.Kernel.initialized()
+
+
 def _schedule_soon(callback: Callable[[], None]) -> None:
-    """Run ``callback`` on the kernel's event loop after :data:`COALESCE_S`; at once when no loop runs."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # a plain Python process (tests): draw synchronously
-        loop = None
-    # a loop can be registered as running but not run any more (left behind by nbclient's run_sync in the
-    # same process): a callback put on it would never fire, so draw at once as without a loop
+    """Run ``callback`` on the kernel's event loop after :data:`COALESCE_S`; at once outside a kernel.
+
+    Only a Jupyter kernel's loop is trusted to run the callback: in a plain
+    process another library can leave a loop registered as running that never
+    turns again (playwright's sync API does, for as long as its browser is
+    open), and a callback put there would never draw.
+    """
+    loop = None
+    if _in_kernel():
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
     if loop is None or not loop.is_running():
         callback()
         return

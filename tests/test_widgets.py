@@ -193,6 +193,50 @@ def test_manual_explorer_waits_for_the_button(monkeypatch: pytest.MonkeyPatch) -
     assert explorer.output.outputs[0]["data"]["text/plain"] == "'value 5'"  # not a figure: shown as itself
 
 
+def test_a_loop_left_running_outside_a_kernel_does_not_swallow_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # playwright's sync API (the browser tests, in the same worker) leaves a loop registered as running that
+    # only turns inside playwright calls: a frame scheduled on it would never be drawn
+    import asyncio
+
+    _widget_kernel(monkeypatch)
+    loop = asyncio.new_event_loop()
+    loop.is_running = lambda: True  # type: ignore[method-assign]
+    asyncio._set_running_loop(loop)
+    try:
+        calls = []
+        slider = W.IntSlider(value=2, min=1, max=9)
+        widgets.explore(lambda n: calls.append(n) or f"value {n}", n=slider)
+        slider.value = 5
+        assert calls == [2, 5]
+    finally:
+        asyncio._set_running_loop(None)
+        del loop.is_running
+        loop.close()
+
+
+def test_in_a_kernel_frames_wait_for_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    scheduled = []
+
+    class Loop:
+        def is_running(self) -> bool:
+            return True
+
+        def call_later(self, delay: float, callback) -> None:
+            scheduled.append((delay, callback))
+
+    monkeypatch.setattr(widgets, "_in_kernel", lambda: True)
+    monkeypatch.setattr(asyncio, "get_running_loop", lambda: Loop())
+    calls = []
+    frames = widgets.Frames(lambda: calls.append(1))
+    frames.request()
+    frames.request()  # merged into the pending frame
+    assert calls == [] and len(scheduled) == 1 and scheduled[0][0] == widgets.COALESCE_S
+    scheduled[0][1]()
+    assert calls == [1] and frames.frames == 1
+
+
 def test_a_failing_draw_shows_its_error_and_keeps_the_last_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     _widget_kernel(monkeypatch)
 
