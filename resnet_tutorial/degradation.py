@@ -43,7 +43,8 @@ COLUMNS = ["kind", "depth", "model", "params", "epoch", "train_loss", "train_err
            "test_error", "lr", "seconds"]
 
 
-def _check_depths(depths: Sequence[int]) -> list[int]:
+def check_depths(depths: Sequence[int]) -> list[int]:
+    """``depths`` as ints, or a ``ValueError`` naming the ones that are not 6n+2 (the CIFAR-style nets' depths)."""
     depths = [int(d) for d in depths]
     bad = [d for d in depths if d < 8 or (d - 2) % 6]
     if not depths or bad:
@@ -73,6 +74,8 @@ class _Run:
     weights_dir: Path | None
     progress: bool
     log: Callable[[str], None]
+    on_step: Callable[[str, dict], None] | None = None
+    on_epoch_end: Callable[[str, dict], None] | None = None
 
 
 def run_degradation(
@@ -86,6 +89,8 @@ def run_degradation(
     command: str | None = None,
     weights_dir: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[str, dict], None] | None = None,
+    on_epoch_end: Callable[[str, dict], None] | None = None,
     **overrides: Any,
 ) -> pd.DataFrame:
     """Train every ``kind × depth`` by ``recipe`` and return one row per model and epoch.
@@ -116,9 +121,12 @@ def run_degradation(
     within a depth); a bar over all remaining epochs, weighted by depth,
     estimates the time left.
 
-    Lessons: 08.
+    ``on_step(model, info)`` and ``on_epoch_end(model, row)`` (live plots:
+    lesson 08's :class:`~resnet_tutorial.lessons.l08_degradation.LiveDegradationRun`)
+    receive the model's name (``"plain20"``) and what
+    :func:`~resnet_tutorial.recipes.fit_recipe` passes to its hooks of the same name.
     """
-    depths = _check_depths(depths)
+    depths = check_depths(depths)
     for k in kinds:
         if k not in KINDS:
             raise ValueError(f"kinds must be among {KINDS}, got {k!r}")
@@ -126,6 +134,7 @@ def run_degradation(
         raise ValueError("weights_dir needs out=PATH too (the table that a resumed run continues)")
     recipe = get_recipe(recipe).replace(**overrides) if overrides else get_recipe(recipe)
     run = _prepare(depths, kinds, recipe, device, progress, weights_dir, log)
+    run.on_step, run.on_epoch_end = on_step, on_epoch_end
     plan = [(k, d) for d in depths for k in kinds]  # in the order asked for (cheapest first by default)
     done, meta = _resume(out, run) if run.weights_dir is not None else ({}, {})
     todo = [(k, d) for k, d in plan if f"{k}{d}" not in done]
@@ -178,11 +187,17 @@ def _train_one(run: _Run, kind: str, depth: int, clock: "_Clock") -> tuple[pd.Da
         left = clock.step(name, row["epoch"])
         run.log(f"{name} epoch {row['epoch']}/{s['epochs']}: train error {100 * (1 - row['train_acc']):.2f} %, "
                 f"test error {100 * (1 - row['test_acc']):.2f} %, {row['seconds']:.0f} s; {left}")
+        if run.on_epoch_end is not None:
+            run.on_epoch_end(name, dict(row))
+
+    def step_done(info: dict) -> None:
+        if run.on_step is not None:
+            run.on_step(name, info)
 
     clock.start(name)
     hist = fit_recipe(run.recipe, model, loaders=(run.train_loader, run.test_loader), device=run.device,
                       progress=run.progress, checkpoint=checkpoint, resume=checkpoint is not None,
-                      on_epoch_end=epoch_done).history
+                      on_epoch_end=epoch_done, on_step=step_done if run.on_step is not None else None).history
     params = sum(p.numel() for p in model.parameters())
     hist.insert(0, "params", params)
     hist.insert(0, "model", name)

@@ -481,9 +481,14 @@ class RunPlot(LiveFigure):
         self.flush()
 
     def add(self, series: str, x: float, y: float, *, panel: int = 0, style: str = "-",
-            marker: str | None = None) -> None:
-        """Append the point ``(x, y)`` to ``series`` in ``panel``; maybe send a frame; stop if asked."""
-        self.check_stop(x)
+            marker: str | None = None, check: bool = True) -> None:
+        """Append the point ``(x, y)`` to ``series`` in ``panel``; maybe send a frame; stop if asked.
+
+        ``check=False`` adds the point even when Stop was pressed (points that belong together,
+        such as one epoch's training and test error, then never end up half drawn).
+        """
+        if check:
+            self.check_stop(x)
         with self.lock:
             s = self.series.get(series)
             if s is None:

@@ -170,3 +170,54 @@ def test_explorer_frames_are_pngs_with_a_caption(view):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert png_caption(png).startswith("small run") and "plain" in png_caption(png)
     assert math.isfinite(view.timings["draw_s"])
+
+
+def _series(run: L08.LiveDegradationRun) -> dict:
+    return {name: (s.panel, list(s.xs), list(s.ys)) for name, s in run.series.items()}
+
+
+def test_live_run_grows_per_epoch_into_both_panels_and_keeps_a_table():
+    run = L08.LiveDegradationRun()
+    frames: list[bytes] = []
+    run.sink = frames.append
+    assert run.run(depths=(8,), epochs=2, per_class=4, test_per_class=2, batch_size=16) == "done"
+    series = _series(run)
+    assert set(series) == {"plain-8: train", "plain-8: test", "ResNet-8: train", "ResNet-8: test"}
+    assert series["plain-8: test"][0] == 0 and series["ResNet-8: test"][0] == 1  # left plain, right ResNet
+    for _, xs, ys in series.values():
+        assert xs == [1.0, 2.0] and all(0 <= y <= 100 for y in ys)
+    table = run.table
+    assert list(table.model) == ["plain8", "plain8", "resnet8", "resnet8"]
+    assert (table.train_error == 1 - table.train_acc).all()
+    assert series["ResNet-8: test"][2] == pytest.approx(list(100 * table[table.model == "resnet8"].test_error))
+    assert len(frames) >= 5  # the start, and one frame per finished epoch at least
+    assert run._status.get_text().startswith("done in")
+    labels = [t.get_text() for t in run.axes[1].get_legend().get_texts()]
+    assert labels == ["ResNet-8", "training error", "test error"]
+
+
+def test_live_run_stopped_keeps_the_finished_epochs_and_fades_on_the_next_run():
+    class StopAfterFirstEpoch(L08.LiveDegradationRun):
+        stop_early = True
+
+        def add(self, *args, **kwargs) -> None:
+            super().add(*args, **kwargs)
+            if self.stop_early:
+                self.stop.set()  # as if Stop were pressed while the first epoch's points went in
+
+    run = StopAfterFirstEpoch()
+    assert run.run(depths=(8,), epochs=3, per_class=4, test_per_class=2, batch_size=16) == "stopped"
+    assert list(run.table.model) == ["plain8"] and list(run.table.epoch) == [1]
+    assert _series(run)["plain-8: test"][1] == [1.0] and "stopped at epoch" in run._status.get_text()
+    kept = run.series["plain-8: test"].line
+    run.stop_early = False
+    assert run.run(depths=(8,), epochs=1, per_class=4, test_per_class=2, batch_size=16) == "done"
+    assert kept.get_alpha() == run.faded_alpha and kept in run.axes[0].lines  # the stopped run stays, faded
+    assert "earlier runs (faded)" in [t.get_text() for t in run.axes[0].get_legend().get_texts()]
+
+
+def test_live_run_refuses_bad_settings_before_training():
+    with pytest.raises(ValueError, match="epochs"):
+        L08.LiveDegradationRun().run(depths=(8,), epochs=0)
+    with pytest.raises(ValueError, match="6n"):
+        L08.LiveDegradationRun().run(depths=(9,), epochs=1, per_class=4, test_per_class=2)

@@ -166,6 +166,28 @@ def test_a_diverging_run_is_reported_as_such():
     assert row["steps_done"] < 20 and math.isnan(row["final_loss"]) and math.isnan(row["test_acc"])
 
 
+def test_nobn_run_streams_every_variant_and_marks_the_diverged_one():
+    run = L.NoBNRun()
+    frames: list[bytes] = []
+    run.sink = frames.append
+    assert run.run(depth=56, lr=0.05, steps=12, batch_size=16, warmup=1, per_class=4, test_per_class=1) == "done"
+    assert list(run.series) == list(L.NOBN_VARIANTS)  # one curve per variant, in the table's order
+    default = run.series["no BN, default init"]
+    first = run.curves[run.curves.variant == "no BN, default init"].loss.iloc[0]
+    assert default.diverged and first > 100  # the explosion: drawn at the top edge, its value in the legend
+    assert default.label == (f"no BN, default init (loss {first:.3g} at step 1: above the plot, NaN at step "
+                             f"{len(default.xs) + 1})")
+    assert len(default.xs) < 12 and default.ys[0] == run.top
+    bn = run.series["BN (reference)"]
+    assert bn.xs == [float(k) for k in range(1, 13)]  # every step is on the plot
+    summary = run.summary.set_index("variant")
+    assert list(summary.index) == list(L.NOBN_VARIANTS) and summary.loc["BN (reference)", "steps_done"] == 12
+    assert bn.ys == pytest.approx(list(run.curves[run.curves.variant == "BN (reference)"].loss))
+    assert len(frames) >= 1 + len(L.NOBN_VARIANTS) and "diverged" in run._status.get_text()
+    with pytest.raises(ValueError, match="positive"):
+        run.run(steps=0)
+
+
 def test_cache_round_trip_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(L, "CACHE_SETTINGS", {**L.CACHE_SETTINGS, "depth": 8, "steps": 2, "seeds": [0], "lrs": [0.01],
                                               "batch_size": 8, "per_class": 2, "test_per_class": 1, "warmup": 1,

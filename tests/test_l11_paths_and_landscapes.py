@@ -259,3 +259,26 @@ def test_landscape_explorer_returns_figures():
     plt.close(fig)
     with pytest.raises(ValueError, match="no landscape"):
         L.LandscapeExplorer({"net": grid}, {}).draw(net="other")
+
+
+def test_twins_run_streams_both_nets_and_hands_over_the_pair():
+    run = L.TwinsRun()
+    frames: list[bytes] = []
+    run.sink = frames.append
+    with pytest.raises(ValueError, match="press Run"):
+        run.pair()
+    assert run.run(depth=8, steps=6, batch_size=8, per_class=2) == "done"
+    assert set(run.series) == {"ResNet-8", "ResNet-8: every step", "plain-8", "plain-8: every step"}
+    for name in ("ResNet-8", "plain-8"):
+        raw, mean = run.series[f"{name}: every step"].ys, run.series[name].ys
+        assert run.series[name].xs == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        assert mean[-1] == pytest.approx(sum(raw) / len(raw))  # 6 steps < the 20-step window
+    nets = run.pair()
+    assert set(nets) == {"resnet", "plain"} and not nets["resnet"].training
+    twins = L.train_twins(depth=8, steps=6, batch_size=8, per_class=2, progress=False)  # the same pair, unwatched
+    for kind in ("resnet", "plain"):
+        for a, b in zip(nets[kind].state_dict().values(), twins[kind].state_dict().values()):
+            assert torch.equal(a, b)
+    labels = [t.get_text() for t in run.axes[0].get_legend().get_texts()]
+    assert labels == ["ResNet-8 (mean of 20 steps)", "plain-8 (mean of 20 steps)"]
+    assert len(frames) >= 3 and "done in" in run._status.get_text()

@@ -201,6 +201,7 @@ def test_a_loop_left_running_outside_a_kernel_does_not_swallow_frames(monkeypatc
     _widget_kernel(monkeypatch)
     loop = asyncio.new_event_loop()
     loop.is_running = lambda: True  # type: ignore[method-assign]
+    before = asyncio._get_running_loop()  # playwright's, when the browser tests ran first in this worker
     asyncio._set_running_loop(loop)
     try:
         calls = []
@@ -209,7 +210,7 @@ def test_a_loop_left_running_outside_a_kernel_does_not_swallow_frames(monkeypatc
         slider.value = 5
         assert calls == [2, 5]
     finally:
-        asyncio._set_running_loop(None)
+        asyncio._set_running_loop(before)  # put back whatever was there: the browser fixture still needs it
         del loop.is_running
         loop.close()
 

@@ -10,6 +10,8 @@
   differently (more than the budget: the honest caveat of the lesson).
 * :class:`DegradationExplorer` -- switch between the cached runs and families
   and see where ResNet-56 vs ResNet-20 flips (a ``LiveFigure``).
+* :class:`LiveDegradationRun` -- the experiment in miniature, trained while
+  you watch (a ``RunPlot``: Stop keeps what trained, earlier runs fade).
 
 The experiment itself (training, the cache, the trained nets) is
 :mod:`resnet_tutorial.degradation`.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,12 +30,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullFormatter, NullLocator
 
-from ..checkpoints import load_model
-from ..degradation import DEFAULT_PATH, FULL_PATH, FULL_WEIGHTS, KINDS, load_degradation
-from ..diagrams import draw_network
-from ..live import LiveFigure
+from matplotlib.lines import Line2D
 
-__all__ = ["CHANCE_ERROR", "ERROR_YLIM", "RUNS", "DegradationExplorer", "depth_color", "depth_verdict",
+from ..checkpoints import load_model
+from ..degradation import (DEFAULT_PATH, FULL_PATH, FULL_WEIGHTS, KINDS, check_depths, load_degradation,
+                           run_degradation)
+from ..diagrams import draw_network
+from ..live import LiveFigure, Panel, RunPlot
+
+__all__ = ["CHANCE_ERROR", "ERROR_YLIM", "RUNS", "DegradationExplorer", "LiveDegradationRun", "depth_color", "depth_verdict",
            "draw_degradation_explorer", "draw_twins", "final_errors", "final_table", "last_epoch_errors",
            "plot_degradation", "plot_final_error_vs_depth", "recipe_differences"]
 
@@ -362,3 +368,109 @@ class DegradationExplorer(LiveFigure):
 def draw_degradation_explorer(run: str = "full", family: str = "resnet", error: str = "training") -> Figure:
     """The explorer's figure for one choice of controls (tests, headless runs)."""
     return DegradationExplorer().draw(run=run, family=family, error=error)
+
+
+# ====================================================================== the live run
+class LiveDegradationRun(RunPlot):
+    """The degradation experiment in miniature, trained now: plain and ResNet at each depth, curves that grow.
+
+    Left the plain nets, right the ResNets, on the lesson's error axis (%, log;
+    chance marked), one colour per depth as in every figure of the lesson:
+    training error of each epoch dashed (measured on the batches as they were
+    trained), test error solid with dots. The nets train one after another
+    (plain-8, ResNet-8, plain-20, ...: :func:`~resnet_tutorial.degradation.run_degradation`
+    with the small run's recipe, scaled down); the line on top says which net
+    trains, where it is and about how long is left. Stop ends the run where it
+    is and keeps every finished epoch; a new run fades the earlier ones.
+    After a run :attr:`table` holds its epochs (the columns of
+    :func:`~resnet_tutorial.degradation.run_degradation`'s table except
+    ``params``), also when it was stopped.
+    """
+
+    figsize = (11.0, 4.6)
+    panels = (Panel("error (%, log scale)", title="plain networks", ylim=(None, 100.0), yscale="log",
+                    legend="lower left"),
+              Panel("error (%, log scale)", title="residual networks (ResNet)", ylim=(None, 100.0), yscale="log",
+                    legend="lower left"))  # the bottom follows the data: a decade below the lowest error
+    xlabel = "epoch"
+    interval_s = 0.5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = pd.DataFrame()
+
+    def build(self, fig: Figure) -> None:
+        super().build(fig)
+        for ax in self.axes:
+            _error_axis(ax, *ERROR_YLIM)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.84, wspace=0.2)
+
+    def train(self, depths: Sequence[int] = (8, 20, 56), epochs: int = 4, per_class: int = 200,
+              test_per_class: int = 100, batch_size: int = 64, seed: int = 0) -> None:
+        """Train plain and ResNet at every depth (6n+2) for ``epochs`` on ``10 * per_class`` images."""
+        if epochs < 1 or per_class < 1 or test_per_class < 1 or batch_size < 1:
+            raise ValueError(f"epochs, per_class, test_per_class and batch_size must be >= 1, got {epochs}, "
+                             f"{per_class}, {test_per_class}, {batch_size}")
+        depths = sorted(set(check_depths(depths)))
+        self.start(f"{10 * per_class:,} images, {epochs} epoch(s), depths {', '.join(map(str, depths))}", epochs)
+        self.note(f"{self.label}: loading the images")
+        self.flush()
+        for depth in depths:
+            for kind in KINDS:
+                for part in ("train", "test"):
+                    self._color_of[f"{FAMILY_NAMES[kind]}-{depth}: {part}"] = depth_color(depth)
+        per_epoch = -(-10 * per_class // batch_size)
+        work = {f"{k}{d}": d * epochs * per_epoch for d in depths for k in KINDS}  # cost ~ depth × steps
+        done = {"work": 0.0, "t0": time.perf_counter()}
+        rows: list[dict[str, Any]] = []
+        self.table = pd.DataFrame(rows)
+
+        def on_step(model: str, info: dict) -> None:
+            x = info["epoch"] - 1 + info["batch"] / per_epoch
+            self.check_stop(x)
+            done["work"] += work[model] / (epochs * per_epoch)
+            left = (time.perf_counter() - done["t0"]) * (sum(work.values()) / done["work"] - 1)
+            self.note(f"{self.label}: {_pretty(model)} epoch {info['epoch']}, step {info['batch']} of "
+                      f"{per_epoch}; about {left:.0f} s left")
+            self.tick()
+
+        def on_epoch_end(model: str, row: dict) -> None:
+            kind, depth = model.rstrip("0123456789"), int(model.lstrip("abcdefghijklmnopqrstuvwxyz"))
+            name, panel = _pretty(model), KINDS.index(kind)
+            rows.append({"kind": kind, "depth": depth, "model": model, **row, "train_error": 1 - row["train_acc"],
+                         "test_error": 1 - row["test_acc"]})
+            self.table = pd.DataFrame(rows)
+            # a finished epoch goes on the plot whole, Stop or not (the next step's check ends the run)
+            self.add(f"{name}: train", row["epoch"], 100 * (1 - row["train_acc"]), panel=panel, style="--", check=False)
+            self.add(f"{name}: test", row["epoch"], 100 * (1 - row["test_acc"]), panel=panel, marker="o", check=False)
+            self.flush()
+
+        run_degradation(depths, epochs=epochs, per_class=per_class, test_per_class=test_per_class,
+                        batch_size=batch_size, seed=seed, progress=False, on_step=on_step,
+                        on_epoch_end=on_epoch_end)
+        last = {k: last_epoch_errors(self.table, k) for k in KINDS}
+        self.note(f"done in {time.perf_counter() - done['t0']:.0f} s. Training error, last epoch: " + "; ".join(
+            f"{FAMILY_NAMES[k]} " + " → ".join(f"{100 * e:.0f} %" for e in last[k].values()) for k in KINDS)
+            + f" (depths {', '.join(map(str, depths))})")
+
+    def _draw_legends(self) -> None:
+        """Per panel: one entry per depth (its colour), what dashed and solid mean, the faded runs."""
+        for i, ax in enumerate(self.axes):
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+            names = [k[:-len(": test")] for k, s in self.series.items() if s.panel == i and k.endswith(": test")]
+            handles = [Line2D([], [], color=self._color_of[f"{n}: test"], lw=2.2) for n in names]
+            labels = list(names)
+            handles += [Line2D([], [], color="0.4", ls="--"), Line2D([], [], color="0.4", marker="o", markersize=4)]
+            labels += ["training error", "test error"]
+            if any(s.panel == i for run in self.runs for s in run["series"].values()):
+                handles.append(Line2D([], [], color="gray", alpha=self.faded_alpha + 0.2, lw=1.0))
+                labels.append("earlier runs (faded)")
+            ax.legend(handles, labels, fontsize=8, loc=self.panels[i].legend, ncol=2)
+
+
+def _pretty(model: str) -> str:
+    """``"resnet20"`` -> ``"ResNet-20"``, ``"plain8"`` -> ``"plain-8"``."""
+    kind = model.rstrip("0123456789")
+    return f"{FAMILY_NAMES[kind]}-{model[len(kind):]}"

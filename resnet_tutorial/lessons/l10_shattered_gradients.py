@@ -35,17 +35,18 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 from torch import Tensor, nn
 
 from .. import results
 from ..data import stratified_subset
-from ..device import autocast, autocast_dtype, machine_line, torch_threads
+from ..device import machine_line, torch_threads
 from ..models import CifarResNet, create_model
-from ..live import LiveFigure, nice_limits
+from ..live import LiveFigure, Panel, RunPlot, nice_limits
 from ..train import make_optimizer, train_steps
 
 __all__ = [
-    "CACHE_DIR", "NOBN_VARIANTS", "SHATTER_VARIANTS", "ShatterExplorer", "ShatterNet", "autocorrelation", "build_cache",
+    "CACHE_DIR", "NOBN_VARIANTS", "SHATTER_VARIANTS", "NoBNRun", "ShatterExplorer", "ShatterNet", "autocorrelation", "build_cache",
     "build_nobn_net", "correlation_vs_depth", "decay_fits", "draw_shatter_explorer", "frozen_statistics",
     "init_output_scale", "input_gradient", "load_cache", "naive_autocorrelation", "plot_autocorrelations",
     "plot_correlation_vs_depth", "plot_naive_vs_fixed", "plot_nobn", "plot_shattered", "replication_table",
@@ -515,7 +516,8 @@ def init_output_scale(depths: Sequence[int] = (8, 20, 32, 44, 56), images: int =
 def train_without_bn(depth: int = 56, steps: int = 200, seeds: Iterable[int] = (0,), lrs: Sequence[float] = (0.02,),
                      batch_size: int = 128, warmup: int = 30, per_class: int = 600, test_per_class: int = 100,
                      variants: Mapping[str, Mapping[str, Any]] | None = None, amp: Any = "fast",
-                     progress: Callable[[str], None] | None = None, bar: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     progress: Callable[[str], None] | None = None, bar: bool = False,
+                     on_step: Callable[[str, int, float], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train ``resnet{depth}`` with and without BN from the same init seed: ``(curves, summary)``.
 
     SGD (momentum 0.9, weight decay 5e-4), each ``lr`` after a linear warm-up
@@ -524,7 +526,8 @@ def train_without_bn(depth: int = 56, steps: int = 200, seeds: Iterable[int] = (
     steps_done`` (fewer than ``steps`` when the loss became NaN/inf),
     ``first_loss``, ``final_loss`` (mean of the last 10 % of the steps, NaN
     when it diverged), ``test_acc`` (``test_per_class`` test images per class), ``seconds``.
-    ``progress`` gets one line per run; ``bar=True`` shows a progress bar over all steps.
+    ``progress`` gets one line per run; ``bar=True`` shows a progress bar over all steps;
+    ``on_step(variant, step, loss)`` runs after every finite step (:class:`NoBNRun` draws it).
     """
     from tqdm.auto import tqdm
 
@@ -539,7 +542,12 @@ def train_without_bn(depth: int = 56, steps: int = 200, seeds: Iterable[int] = (
         for name, kw in variants.items():
             net = build_nobn_net(depth, seed=seed, **kw)
             t0 = time.perf_counter()
-            losses = _sgd(net, batches, steps, lr, warmup=warmup, amp=amp, on_step=lambda *_: meter.update())
+            def step_done(step: int, loss: float, name: str = name) -> None:
+                meter.update()
+                if on_step is not None:
+                    on_step(name, step, loss)
+
+            losses = _sgd(net, batches, steps, lr, warmup=warmup, amp=amp, on_step=step_done)
             meter.update(steps - len(losses) + (0 if math.isfinite(losses[-1]) else 1))  # a diverged run's rest
             finite = len(losses) == steps and math.isfinite(losses[-1])
             tail = losses[-max(1, steps // 10):]
@@ -553,6 +561,76 @@ def train_without_bn(depth: int = 56, steps: int = 200, seeds: Iterable[int] = (
                 progress(f"no-BN study: {name}, lr {lr}, seed {seed}: {summary[-1]}")
     meter.close()
     return pd.DataFrame(curves), pd.DataFrame(summary)
+
+
+class NoBNRun(RunPlot):
+    """The no-BN variants of ResNet-``depth`` trained now, one after another: the loss of every step, growing.
+
+    One curve per variant of :data:`NOBN_VARIANTS` (same init seed, same
+    batches) on a log loss axis; a run whose loss becomes NaN ends with
+    "diverged at step k" in the legend. Earlier runs (another learning rate,
+    depth or batch size) stay, faded; Stop ends the run where it is. After a
+    run :attr:`curves` and :attr:`summary` hold what :func:`train_without_bn`
+    returns, for the variants that finished.
+    """
+
+    figsize = (9.0, 4.6)
+    top = 50.0  # losses above it are drawn at the top edge, their value in the legend (the explosion reaches 1e19)
+    panels = (Panel("training loss (cross-entropy, log scale)", ylim=(0.3, top), yscale="log", legend="upper right"),)
+    interval_s = 0.5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.curves, self.summary = pd.DataFrame(), pd.DataFrame()
+
+    def build(self, fig: Figure) -> None:
+        super().build(fig)
+        y = self.axes[0].yaxis
+        y.set_major_locator(FixedLocator([0.3, 0.5, 1, 2, 5, 10, 20, 50]))
+        y.set_major_formatter(FormatStrFormatter("%g"))
+        y.set_minor_locator(NullLocator())
+        fig.subplots_adjust(left=0.1, right=0.97, bottom=0.13, top=0.86)
+
+    def train(self, depth: int = 56, lr: float = 0.02, steps: int = 100, batch_size: int = 64, warmup: int = 30,
+              per_class: int = 100, test_per_class: int = 50, seed: int = 0) -> None:
+        if steps < 1 or batch_size < 1 or per_class < 1 or test_per_class < 1 or not lr > 0:
+            raise ValueError(f"steps, batch_size, per_class, test_per_class and lr must be positive, got {steps}, "
+                             f"{batch_size}, {per_class}, {test_per_class}, {lr}")
+        self.start(f"ResNet-{depth}, lr {lr:g}, batch {batch_size}", steps)
+        curves, summary = [], []
+        self.curves, self.summary = pd.DataFrame(), pd.DataFrame()
+        t0, total = time.perf_counter(), steps * len(NOBN_VARIANTS)
+
+        above: dict[str, str] = {}
+
+        def on_step(name: str, step: int, loss: float) -> None:
+            self.add(name, step, min(loss, self.top))
+            if loss > self.top and name not in above:
+                above[name] = f"loss {loss:.3g} at step {step}: above the plot"
+                self.series[name].label = f"{name} ({above[name]})"
+                self.series[name].line.set(marker="^", markersize=7, clip_on=False)  # seen even as one point
+                self._legend_dirty = True
+            done = steps * list(NOBN_VARIANTS).index(name) + step
+            left = (time.perf_counter() - t0) * (total / done - 1)
+            self.note(f"{self.label}: {name}, step {step} of {steps}; about {left:.0f} s left")
+
+        for name, kw in NOBN_VARIANTS.items():
+            c, s = train_without_bn(depth, steps, seeds=(seed,), lrs=(lr,), batch_size=batch_size, warmup=warmup,
+                                    per_class=per_class, test_per_class=test_per_class, variants={name: kw},
+                                    on_step=on_step)
+            last = c["loss"].iloc[-1]
+            if not math.isfinite(last):
+                self.add(name, len(c), last)  # ends the curve: "diverged at step k"
+                if name in above:
+                    self.series[name].label = f"{name} ({above[name]}, NaN at step {len(c)})"
+            curves.append(c)
+            summary.append(s)
+            self.curves, self.summary = pd.concat(curves, ignore_index=True), pd.concat(summary, ignore_index=True)
+            self.flush()
+        ok = self.summary.dropna(subset=["final_loss"]).sort_values("final_loss")
+        best = f"lowest final loss {ok.final_loss.iloc[0]:.2f} ({ok.variant.iloc[0]})" if len(ok) else "every run diverged"
+        self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s; {best}; "
+                  f"{len(self.summary) - len(ok)} of {len(self.summary)} diverged")
 
 
 def _mark_divergence(ax: plt.Axes, part: pd.DataFrame, color: str, top: float, row: int) -> bool:

@@ -6,9 +6,9 @@ help?" (lesson 10 holds shattered gradients and training without BatchNorm):
 1. **Ensembles of shallow paths** (Veit et al., NeurIPS 2016): :func:`path_length_counts`,
    block deletion (:func:`deleted`, :func:`lesion_single`, :func:`lesion_random`) and the gradient
    by path length (:class:`PathGradients`, :func:`gradient_by_path_length`, :func:`effective_paths`).
-2. **Loss landscapes** (Li et al., NeurIPS 2018): :func:`filter_normalized_direction`,
-   :func:`landscape_1d`, :func:`landscape_2d` (BatchNorm statistics from the batch at every point,
-   or the stale running ones), :func:`landscape_stats`, the :class:`LandscapeExplorer`.
+2. **Loss landscapes** (Li et al., NeurIPS 2018): the computations live in
+   :mod:`resnet_tutorial.landscape` (:func:`landscape_1d`, :func:`landscape_2d`, :func:`landscape_stats`,
+   re-exported here); the plots and the :class:`LandscapeExplorer` are this lesson's.
 
 :func:`build_cache` computes the tables the notebook reads from
 ``results/lesson10/`` (shared with lesson 10) from the full degradation run's
@@ -17,9 +17,9 @@ trained nets (``python -m resnet_tutorial why``); :func:`load_cache` reads them.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from torch import Tensor, nn
 
 from .. import results
@@ -37,7 +38,9 @@ from ..blocks import ResidualBlock
 from ..checkpoints import load_model
 from ..data import stratified_subset
 from ..device import autocast, autocast_dtype, machine_line, torch_threads
-from ..live import LiveFigure
+from ..landscape import (filter_normalized_direction, landscape_1d, landscape_2d, landscape_stats,
+                         loss_grid)
+from ..live import LiveFigure, Panel, RunPlot
 from ..models import CifarResNet, create_model
 from ..train import make_optimizer, train_steps
 
@@ -45,7 +48,7 @@ __all__ = ["CACHE_DIR", "LandscapeExplorer", "PathGradients", "WEIGHTS_DIR", "ac
            "build_cache", "deleted", "effective_paths", "filter_normalized_direction", "gradient_by_path_length",
            "landscape_1d", "landscape_2d", "landscape_stats", "lesion_random", "lesion_single", "load_cache",
            "path_length_counts", "plot_landscape_1d", "plot_landscapes_2d", "plot_lesions",
-           "plot_path_gradients", "plot_path_lengths", "train_twins"]
+           "plot_path_gradients", "plot_path_lengths", "TwinsRun", "train_twins"]
 
 #: Where the notebook reads the cache (``lesson10``: the folder lessons 10 and 11 share).
 CACHE_DIR = results.path("lesson10")
@@ -402,143 +405,8 @@ def plot_path_gradients(table: pd.DataFrame, n: int, label: str = "") -> Figure:
 
 
 # ===========================================================================
-# 3. Loss landscapes (Li et al. 2018)
+# 3. Loss landscapes (Li et al. 2018): the computations are resnet_tutorial.landscape
 # ===========================================================================
-BN_MODES = ("batch", "running")
-
-
-def filter_normalized_direction(net: nn.Module, seed: int = 0) -> dict[str, Tensor]:
-    """A random direction in weight space, one tensor per parameter, scaled filter by filter.
-
-    Each filter (one output channel of a conv, one row of a linear layer) of a
-    Gaussian direction is rescaled to the norm of the same filter of the
-    trained weights, so the direction is as large as the weights it moves
-    wherever they are (ReLU nets are scale invariant filter by filter under
-    BN). One-dimensional entries (BN scales and shifts, biases) are zero.
-    """
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for name, p in net.named_parameters():
-        p = p.detach()
-        if p.dim() <= 1:
-            out[name] = torch.zeros_like(p)
-            continue
-        d = torch.randn(p.shape, generator=g, dtype=torch.float32).to(p)
-        scale = p.flatten(1).norm(dim=1) / d.flatten(1).norm(dim=1).clamp_min(1e-12)
-        out[name] = d * scale.view(-1, *([1] * (p.dim() - 1)))
-    return out
-
-
-class _Probe:
-    """A copy of a trained net whose weights are moved to ``theta + a d1 + b d2`` point by point."""
-
-    def __init__(self, net: nn.Module, directions: Sequence[Mapping[str, Tensor]]) -> None:
-        self.net = copy.deepcopy(net)
-        self.base = {k: v.detach().clone() for k, v in net.named_parameters()}
-        self.buffers = {k: v.detach().clone() for k, v in net.named_buffers()}
-        self.directions = directions
-
-    @torch.no_grad()
-    def move(self, coeffs: Sequence[float]) -> nn.Module:
-        for name, p in self.net.named_parameters():
-            p.copy_(self.base[name])
-            for c, d in zip(coeffs, self.directions):
-                if c:
-                    p.add_(d[name], alpha=float(c))
-        for name, b in self.net.named_buffers():  # stale statistics are the trained net's, not the last point's
-            b.copy_(self.buffers[name])
-        return self.net
-
-
-@torch.no_grad()
-def _loss_and_acc(net: nn.Module, x: Tensor, y: Tensor, bn: str, batch_size: int, amp: Any) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy; ``bn="batch"``: train-mode BN, statistics of each batch of ``batch_size``."""
-    if bn not in BN_MODES:
-        raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
-    net.train(bn == "batch")
-    p = next(net.parameters())
-    dtype = autocast_dtype(amp, p.device)
-    total, correct = 0.0, 0
-    for i in range(0, len(y), batch_size):
-        xb, yb = x[i:i + batch_size].to(p.device), y[i:i + batch_size].to(p.device)
-        with autocast(p.device, dtype):
-            out = net(xb).float()
-        total += float(F.cross_entropy(out, yb, reduction="sum"))
-        correct += int((out.argmax(1) == yb).sum())
-    return total / len(y), correct / len(y)
-
-
-def landscape_1d(net: nn.Module, x: Tensor, y: Tensor, alphas: Sequence[float] = tuple(np.linspace(-1, 1, 41)),
-                 seed: int = 0, bn: str = "batch", batch_size: int = 256, amp: Any = "off") -> pd.DataFrame:
-    """Training loss along one filter-normalised direction: ``L(theta + alpha d)``; columns ``alpha, loss, acc``.
-
-    ``bn="batch"`` computes BatchNorm's statistics from each batch at every
-    point (train mode on fixed batches); ``bn="running"`` keeps the trained
-    net's running statistics (eval mode), which no longer fit the moved weights.
-    """
-    probe = _Probe(net, [filter_normalized_direction(net, seed)])
-    rows = []
-    for a in alphas:
-        loss, acc = _loss_and_acc(probe.move([a]), x, y, bn, batch_size, amp)
-        rows.append({"alpha": float(a), "loss": loss, "acc": acc})
-    return pd.DataFrame(rows)
-
-
-def landscape_2d(net: nn.Module, x: Tensor, y: Tensor, alphas: Sequence[float] = tuple(np.linspace(-1, 1, 21)),
-                 seed: int = 0, bn: str = "batch", batch_size: int = 256, amp: Any = "off",
-                 progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Training loss on the plane ``theta + a d1 + b d2`` (directions from ``seed`` and ``seed + 1``).
-
-    Long format: columns ``a, b, loss, acc``, one row per grid point
-    (``alphas`` × ``alphas``).
-    """
-    probe = _Probe(net, [filter_normalized_direction(net, seed), filter_normalized_direction(net, seed + 1)])
-    rows = []
-    for i, a in enumerate(alphas):
-        for b in alphas:
-            loss, acc = _loss_and_acc(probe.move([a, b]), x, y, bn, batch_size, amp)
-            rows.append({"a": float(a), "b": float(b), "loss": loss, "acc": acc})
-        if progress is not None:
-            progress(f"row {i + 1}/{len(alphas)}")
-    return pd.DataFrame(rows)
-
-
-def _grid(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    g = table.pivot(index="b", columns="a", values="loss").sort_index().sort_index(axis=1)
-    return g.columns.to_numpy(), g.index.to_numpy(), g.to_numpy()
-
-
-def landscape_stats(table: pd.DataFrame, radius: float = 0.5) -> dict[str, float]:
-    """Numbers that describe a 2-D landscape (a :func:`landscape_2d` table).
-
-    ``center``: loss at the trained weights; ``rise``: mean loss on the ring
-    at ``radius`` (±0.05) minus ``center`` (how steep the basin is);
-    ``local_minima``: grid points lower than all 8 neighbours (1 for a single
-    basin); ``nonconvex``: share of the interior points within ``radius`` where
-    the finite-difference Hessian has a negative eigenvalue below -5 % of the
-    largest one (Li et al. map ``|λmin/λmax|`` the same way).
-    """
-    a, b, z = _grid(table)
-    A, B = np.meshgrid(a, b)
-    r = np.hypot(A, B)
-    center = float(z[np.unravel_index(np.argmin(r), r.shape)])
-    ring = np.abs(r - radius) <= 0.05 + 1e-9
-    padded = np.pad(z, 1, constant_values=np.inf)
-    neighbours = [padded[1 + di:1 + di + z.shape[0], 1 + dj:1 + dj + z.shape[1]]
-                  for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
-    minima = int((z < np.min(neighbours, axis=0)).sum())
-    ha, hb = a[1] - a[0], b[1] - b[0]
-    zaa = (z[1:-1, 2:] - 2 * z[1:-1, 1:-1] + z[1:-1, :-2]) / ha ** 2
-    zbb = (z[2:, 1:-1] - 2 * z[1:-1, 1:-1] + z[:-2, 1:-1]) / hb ** 2
-    zab = (z[2:, 2:] - z[2:, :-2] - z[:-2, 2:] + z[:-2, :-2]) / (4 * ha * hb)
-    mean, dev = (zaa + zbb) / 2, np.sqrt(((zaa - zbb) / 2) ** 2 + zab ** 2)
-    lmax, lmin = mean + dev, mean - dev
-    inner = r[1:-1, 1:-1] <= radius + 1e-9
-    bad = (lmin < -0.05 * np.abs(lmax)) & inner
-    return {"center": center, "rise": float(z[ring].mean() - center), "local_minima": minima,
-            "nonconvex": float(bad.sum() / max(inner.sum(), 1))}
-
-
 def plot_landscape_1d(slices: Mapping[str, pd.DataFrame], title: str = "", log: bool = True) -> Figure:
     """Loss (and accuracy) along a 1-D slice for several nets: ``{label: landscape_1d table}``."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -564,7 +432,7 @@ def _contour(ax: plt.Axes, table: pd.DataFrame, title: str, vmin: float = 0.05, 
     """Filled contours of the loss on a log scale (shared levels ``vmin..vmax`` so panels compare)."""
     from matplotlib.colors import LogNorm
 
-    a, b, z = _grid(table)
+    a, b, z = loss_grid(table)
     levels = np.geomspace(vmin, vmax, 21)
     cs = ax.contourf(a, b, np.clip(z, vmin, vmax), levels=levels, norm=LogNorm(vmin, vmax), cmap="viridis")
     ax.contour(a, b, np.clip(z, vmin, vmax), levels=levels[::2], colors="white", linewidths=0.4, alpha=0.7)
@@ -625,7 +493,7 @@ class LandscapeExplorer(LiveFigure):
         t = self.slices.get(net)
         if t is not None and len(t):
             return t["alpha"].to_numpy(), t["loss"].to_numpy(), ""
-        a_, b_, z = _grid(self.grids[net])  # a live grid has no separate slice: the row through the centre
+        a_, b_, z = loss_grid(self.grids[net])  # a live grid has no separate slice: the row through the centre
         return a_, z[int(np.argmin(np.abs(b_))), :], "o"
 
     def build(self, fig: Figure) -> None:
@@ -654,13 +522,15 @@ class LandscapeExplorer(LiveFigure):
 # ===========================================================================
 def train_twins(depth: int = 20, steps: int = 200, batch_size: int = 64, per_class: int = 300, lr: float = 0.1,
                 seed: int = 0, amp: Any = "fast", kinds: Sequence[str] = ("resnet", "plain"),
-                progress: bool = True) -> dict[str, CifarResNet]:
+                progress: bool = True, on_step: Callable[[str, int, float], None] | None = None
+                ) -> dict[str, CifarResNet]:
     """A residual net and its plain twin (same init seed, same batches), trained briefly: ``{"resnet", "plain"}``.
 
     The live stand-ins for the cached nets: ``steps`` SGD steps (momentum 0.9,
     weight decay 5e-4) with a cosine schedule on ``per_class`` training images
     per class. ``kinds`` trains only some of the two (one call per kind keeps
-    each call short; the twins are the same either way). ``progress``: a bar over the steps.
+    each call short; the twins are the same either way). ``progress``: a bar over the steps;
+    ``on_step(kind, step, loss)`` after every step (:class:`TwinsRun` draws it).
     """
     x, y = stratified_subset(True, per_class, seed=seed)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
@@ -673,10 +543,90 @@ def train_twins(depth: int = 20, steps: int = 200, batch_size: int = 64, per_cla
             net = create_model(f"{kind}_cifar", depth=depth, num_classes=10, in_channels=1)
             opt = make_optimizer(net, "sgd", lr, 5e-4, 0.9)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-            train_steps(net, batches, steps, optimizer=opt, amp=amp, on_step=lambda *_: sched.step(),
-                        progress=progress, desc=f"training {kind}-{depth}")
+            def step_done(step: int, loss: float, kind: str = kind, sched: Any = sched) -> None:
+                sched.step()
+                if on_step is not None:
+                    on_step(kind, step, loss)
+
+            train_steps(net, batches, steps, optimizer=opt, amp=amp, on_step=step_done, progress=progress,
+                        desc=f"training {kind}-{depth}")
             nets[kind] = net.eval()
     return nets
+
+
+class TwinsRun(RunPlot):
+    """:func:`train_twins` while you watch: the ResNet, then its plain twin, the loss of every step.
+
+    Same seed, same batches, same schedule: the two curves differ only by the
+    shortcuts. Thin lines are every step's loss, thick ones the mean of the
+    last 20 steps. Earlier runs (another depth or length) stay, faded; Stop
+    ends the run (the nets trained so far stay in :attr:`nets`, unfinished).
+    After a run :attr:`nets` is ``{"resnet": ..., "plain": ...}`` in eval mode (:meth:`pair`).
+    """
+
+    figsize = (9.0, 4.4)
+    panels = (Panel("training loss (cross-entropy)", ylim=(0.0, 2.6), legend="upper right"),)
+    interval_s = 0.5
+    smooth = 20
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nets: dict[str, CifarResNet] = {}
+
+    def build(self, fig: Figure) -> None:
+        super().build(fig)
+        fig.subplots_adjust(left=0.09, right=0.97, bottom=0.13, top=0.86)
+
+    def train(self, depth: int = 20, steps: int = 300, batch_size: int = 64, per_class: int = 600, lr: float = 0.1,
+              seed: int = 0) -> None:
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        self.start(f"ResNet-{depth} vs plain-{depth}, {steps} steps", steps)
+        self.nets = {}
+        recent: dict[str, list[float]] = {}
+        t0 = time.perf_counter()
+
+        def on_step(kind: str, step: int, loss: float) -> None:
+            name = f"{'ResNet' if kind == 'resnet' else 'plain'}-{depth}"
+            self._color_of.setdefault(name, "C0" if kind == "resnet" else "C3")
+            self._color_of.setdefault(f"{name}: every step", self._color_of[name])
+            last = recent.setdefault(kind, [])
+            last.append(loss)
+            del last[:-self.smooth]
+            self.add(f"{name}: every step", step, loss, style="-")
+            self.series[f"{name}: every step"].line.set(lw=0.5, alpha=0.45)
+            self.add(name, step, sum(last) / len(last))
+            done = step + (steps if kind == "plain" else 0)
+            self.note(f"{self.label}: {name}, step {step}; about "
+                      f"{(time.perf_counter() - t0) * (2 * steps / done - 1):.0f} s left")
+
+        for kind in ("resnet", "plain"):  # one call per net: a stopped run keeps the ResNet
+            self.nets.update(train_twins(depth, steps, batch_size, per_class, lr, seed, kinds=(kind,),
+                                         progress=False, on_step=on_step))
+            self.flush()
+        means = {k: v[-1] for k, v in ((k, s.ys) for k, s in self.series.items() if ":" not in k)}
+        self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s; mean loss of the last {self.smooth}: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in means.items()))
+
+    def pair(self) -> dict[str, CifarResNet]:
+        """``{"resnet": ..., "plain": ...}`` of the latest run; a ``ValueError`` if it did not train both."""
+        if set(self.nets) != {"resnet", "plain"}:
+            raise ValueError("the latest run did not train both nets (stopped, or not run yet): press Run and let it "
+                             "finish, then run this cell again")
+        return dict(self.nets)
+
+    def _draw_legends(self) -> None:
+        """The smoothed curves by name (the thin every-step lines share their colour), and the faded runs."""
+        ax = self.axes[0]
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        shown = [s for k, s in self.series.items() if ":" not in k]
+        handles, labels = [s.line for s in shown], [f"{s.label} (mean of {self.smooth} steps)" for s in shown]
+        if self.runs:
+            handles.append(Line2D([], [], color="gray", alpha=self.faded_alpha + 0.2, lw=1.0))
+            labels.append("earlier runs (faded)")
+        if handles:
+            ax.legend(handles, labels, fontsize=8, loc=self.panels[0].legend)
 
 
 CACHE_FILES = {
