@@ -424,6 +424,8 @@ class RunPlot(LiveFigure):
     xlabel: str = "step"
     keep_runs: int = 4
     interval_s: float = 0.25
+    x_start: float = 0.0  # the left end of the x axis (1 for epochs: there is no epoch 0)
+    x_pad: float = 0.0  # room right of the last x, so the last markers are not cut in half
     faded_alpha: float = 0.3
     colors: tuple[str, ...] = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7")
 
@@ -605,7 +607,7 @@ class RunPlot(LiveFigure):
             s.line.set_data(s.xs, s.ys)
         x_max = max([self.x_max, *(run["x_max"] for run in self.runs)])
         for i, (ax, panel) in enumerate(zip(self.axes, self.panels)):
-            self.set_limits(ax, x=(0.0, x_max), y=self._ylim(i, panel))
+            self.set_limits(ax, x=(self.x_start, x_max + self.x_pad), y=self._ylim(i, panel))
         if self._legend_dirty:
             self._draw_legends()
             self._legend_dirty = False

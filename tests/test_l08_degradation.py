@@ -193,7 +193,8 @@ def test_live_run_grows_per_epoch_into_both_panels_and_keeps_a_table():
     assert len(frames) >= 5  # the start, and one frame per finished epoch at least
     assert run._status.get_text().startswith("done in")
     labels = [t.get_text() for t in run.axes[1].get_legend().get_texts()]
-    assert labels == ["ResNet-8", "training error", "test error"]
+    assert labels == ["ResNet-8", "training error", "test error", "chance (guessing): 90 %"]
+    assert run.axes[0].get_xlim() == (0.8, 2.2)  # epochs 1 and 2, no epoch 0, the last markers whole
 
 
 def test_live_run_stopped_keeps_the_finished_epochs_and_fades_on_the_next_run():

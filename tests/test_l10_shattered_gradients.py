@@ -188,6 +188,22 @@ def test_nobn_run_streams_every_variant_and_marks_the_diverged_one():
         run.run(steps=0)
 
 
+def test_describe_nobn_run_names_diverged_guessing_and_learning_variants():
+    summary = pd.DataFrame([
+        {"variant": "a", "steps_done": 2, "final_loss": float("nan"), "test_acc": float("nan")},
+        {"variant": "b", "steps_done": 100, "final_loss": 2.31, "test_acc": 0.11},
+        {"variant": "c", "steps_done": 100, "final_loss": 2.28, "test_acc": 0.31},  # near ln 10, but it learned
+        {"variant": "d", "steps_done": 100, "final_loss": 0.65, "test_acc": 0.72},
+    ])
+    text = L.describe_nobn_run(summary).splitlines()
+    assert text == ["- **a**: diverged, the loss was NaN after 2 step(s).",
+                    "- **b**: still guessing: loss 2.31 (ln 10 = 2.30), test accuracy 11%, chance level.",
+                    "- **c**: learning: loss 2.28, test accuracy 31%.",
+                    "- **d**: learning: loss 0.65, test accuracy 72%."]
+    with pytest.raises(ValueError, match="finished run"):
+        L.describe_nobn_run(pd.DataFrame())
+
+
 def test_cache_round_trip_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(L, "CACHE_SETTINGS", {**L.CACHE_SETTINGS, "depth": 8, "steps": 2, "seeds": [0], "lrs": [0.01],
                                               "batch_size": 8, "per_class": 2, "test_per_class": 1, "warmup": 1,

@@ -282,3 +282,19 @@ def test_twins_run_streams_both_nets_and_hands_over_the_pair():
     labels = [t.get_text() for t in run.axes[0].get_legend().get_texts()]
     assert labels == ["ResNet-8 (mean of 20 steps)", "plain-8 (mean of 20 steps)"]
     assert len(frames) >= 3 and "done in" in run._status.get_text()
+
+
+def test_describe_live_lesions_reads_each_net_of_the_table():
+    rows = [("resnet (live)", 0, False, 0.24), ("resnet (live)", 1, False, 0.80), ("resnet (live)", 2, False, 0.64),
+            ("resnet (live)", 3, True, 0.50), ("plain (live)", 0, False, 0.10), ("plain (live)", 1, False, 0.12),
+            ("plain (live)", 2, True, float("nan"))]
+    single = pd.DataFrame(rows, columns=["net", "block", "downsampling", "acc"])
+    single["baseline"] = single.net.map({"resnet (live)": 0.82, "plain (live)": 0.81})
+    assert L.describe_live_lesions(single).splitlines() == [
+        "- **resnet (live)**: 82% intact; one shape-keeping block deleted: median 64% (from 24% to 80%); "
+        "the worst is block 0 (24%).",
+        "- **plain (live)**: 81% intact; one shape-keeping block deleted: median 11% (from 10% to 12%); "
+        "the worst is block 0 (10%).",
+    ]
+    with pytest.raises(ValueError, match="lesion_single"):
+        L.describe_live_lesions(single.drop(columns="net"))

@@ -112,8 +112,8 @@ def depth_color(depth: int):
     return plt.get_cmap("viridis")(0.78 - 0.73 * min(max(t, 0.0), 1.0))
 
 
-def _error_axis(ax, lo: float, hi: float) -> None:
-    """Log error axis (%) from ``lo`` to ``hi`` with round ticks and the chance level marked."""
+def _error_axis(ax, lo: float, hi: float, label: bool = True) -> None:
+    """Log error axis (%) from ``lo`` to ``hi`` with round ticks and the chance level marked (and named)."""
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(FixedLocator(_LOG_TICKS))
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -121,6 +121,8 @@ def _error_axis(ax, lo: float, hi: float) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(lo, hi)
     ax.axhline(100 * CHANCE_ERROR, color="0.35", lw=1, ls=":", zorder=1)
+    if not label:
+        return
     ax.text(0.99, 100 * CHANCE_ERROR * 0.93, "chance (guessing): 90 %", transform=ax.get_yaxis_transform(),
             ha="right", va="top", fontsize=8, color="0.35")
 
@@ -394,6 +396,7 @@ class LiveDegradationRun(RunPlot):
                     legend="lower left"))  # the bottom follows the data: a decade below the lowest error
     xlabel = "epoch"
     interval_s = 0.5
+    x_start, x_pad = 0.8, 0.2  # epochs 1..n, the last markers whole
 
     def __init__(self) -> None:
         super().__init__()
@@ -402,7 +405,7 @@ class LiveDegradationRun(RunPlot):
     def build(self, fig: Figure) -> None:
         super().build(fig)
         for ax in self.axes:
-            _error_axis(ax, *ERROR_YLIM)
+            _error_axis(ax, *ERROR_YLIM, label=False)  # named in the legend: the curves start near it
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.84, wspace=0.2)
 
@@ -462,8 +465,9 @@ class LiveDegradationRun(RunPlot):
             names = [k[:-len(": test")] for k, s in self.series.items() if s.panel == i and k.endswith(": test")]
             handles = [Line2D([], [], color=self._color_of[f"{n}: test"], lw=2.2) for n in names]
             labels = list(names)
-            handles += [Line2D([], [], color="0.4", ls="--"), Line2D([], [], color="0.4", marker="o", markersize=4)]
-            labels += ["training error", "test error"]
+            handles += [Line2D([], [], color="0.4", ls="--"), Line2D([], [], color="0.4", marker="o", markersize=4),
+                        Line2D([], [], color="0.35", lw=1, ls=":")]
+            labels += ["training error", "test error", "chance (guessing): 90 %"]
             if any(s.panel == i for run in self.runs for s in run["series"].values()):
                 handles.append(Line2D([], [], color="gray", alpha=self.faded_alpha + 0.2, lw=1.0))
                 labels.append("earlier runs (faded)")

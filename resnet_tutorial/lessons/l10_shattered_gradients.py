@@ -46,11 +46,11 @@ from ..live import LiveFigure, Panel, RunPlot, nice_limits
 from ..train import make_optimizer, train_steps
 
 __all__ = [
-    "CACHE_DIR", "NOBN_VARIANTS", "SHATTER_VARIANTS", "NoBNRun", "ShatterExplorer", "ShatterNet", "autocorrelation", "build_cache",
-    "build_nobn_net", "correlation_vs_depth", "decay_fits", "draw_shatter_explorer", "frozen_statistics",
-    "init_output_scale", "input_gradient", "load_cache", "naive_autocorrelation", "plot_autocorrelations",
-    "plot_correlation_vs_depth", "plot_naive_vs_fixed", "plot_nobn", "plot_shattered", "replication_table",
-    "shatter_gradients", "shatter_inputs", "train_without_bn",
+    "CACHE_DIR", "NOBN_VARIANTS", "SHATTER_VARIANTS", "NoBNRun", "ShatterExplorer", "ShatterNet", "autocorrelation",
+    "build_cache", "build_nobn_net", "correlation_vs_depth", "describe_nobn_run", "decay_fits",
+    "draw_shatter_explorer", "frozen_statistics", "init_output_scale", "input_gradient", "load_cache",
+    "naive_autocorrelation", "plot_autocorrelations", "plot_correlation_vs_depth", "plot_naive_vs_fixed", "plot_nobn",
+    "plot_shattered", "replication_table", "shatter_gradients", "shatter_inputs", "train_without_bn",
 ]
 
 #: Where the notebook reads the cache (``lesson10``, found by :func:`resnet_tutorial.results.locate`);
@@ -589,6 +589,9 @@ class NoBNRun(RunPlot):
         y.set_major_locator(FixedLocator([0.3, 0.5, 1, 2, 5, 10, 20, 50]))
         y.set_major_formatter(FormatStrFormatter("%g"))
         y.set_minor_locator(NullLocator())
+        self.axes[0].axhline(math.log(10), color="0.35", lw=1, ls=":", zorder=1)
+        self.axes[0].text(0.01, math.log(10) * 0.93, "ln 10 = 2.30: guessing (every class 10 %)", va="top",
+                          transform=self.axes[0].get_yaxis_transform(), fontsize=8, color="0.35")
         fig.subplots_adjust(left=0.1, right=0.97, bottom=0.13, top=0.86)
 
     def train(self, depth: int = 56, lr: float = 0.02, steps: int = 100, batch_size: int = 64, warmup: int = 30,
@@ -604,7 +607,7 @@ class NoBNRun(RunPlot):
         above: dict[str, str] = {}
 
         def on_step(name: str, step: int, loss: float) -> None:
-            self.add(name, step, min(loss, self.top))
+            self.add(name, step, min(loss, self.top), style="--" if name == "no BN, last conv = 0" else "-")
             if loss > self.top and name not in above:
                 above[name] = f"loss {loss:.3g} at step {step}: above the plot"
                 self.series[name].label = f"{name} ({above[name]})"
@@ -628,9 +631,30 @@ class NoBNRun(RunPlot):
             self.curves, self.summary = pd.concat(curves, ignore_index=True), pd.concat(summary, ignore_index=True)
             self.flush()
         ok = self.summary.dropna(subset=["final_loss"]).sort_values("final_loss")
-        best = f"lowest final loss {ok.final_loss.iloc[0]:.2f} ({ok.variant.iloc[0]})" if len(ok) else "every run diverged"
+        best = f"lowest final loss {ok.final_loss.iloc[0]:.2f}: {ok.variant.iloc[0]}" if len(ok) else "every run diverged"
         self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s; {best}; "
                   f"{len(self.summary) - len(ok)} of {len(self.summary)} diverged")
+
+
+def describe_nobn_run(summary: pd.DataFrame) -> str:
+    """What a :class:`NoBNRun` (or :func:`train_without_bn` at one learning rate) shows, in markdown bullets.
+
+    Per variant: diverged (and when), still at the loss of guessing (within 0.1 of ln 10 and
+    test accuracy within 5 points of 10 %), or learning (final loss and test accuracy).
+    """
+    missing = {"variant", "steps_done", "final_loss", "test_acc"} - set(summary.columns)
+    if missing or summary.empty:
+        raise ValueError(f"need the summary of a finished run (columns {sorted(missing)} missing or no rows)")
+    lines = []
+    for r in summary.itertuples():
+        if not math.isfinite(r.final_loss):
+            lines.append(f"- **{r.variant}**: diverged, the loss was NaN after {r.steps_done} step(s).")
+        elif abs(r.final_loss - math.log(10)) < 0.1 and abs(r.test_acc - 0.1) < 0.05:
+            lines.append(f"- **{r.variant}**: still guessing: loss {r.final_loss:.2f} (ln 10 = 2.30), test accuracy "
+                         f"{r.test_acc:.0%}, chance level.")
+        else:
+            lines.append(f"- **{r.variant}**: learning: loss {r.final_loss:.2f}, test accuracy {r.test_acc:.0%}.")
+    return "\n".join(lines)
 
 
 def _mark_divergence(ax: plt.Axes, part: pd.DataFrame, color: str, top: float, row: int) -> bool:

@@ -44,11 +44,13 @@ from ..live import LiveFigure, Panel, RunPlot
 from ..models import CifarResNet, create_model
 from ..train import make_optimizer, train_steps
 
-__all__ = ["CACHE_DIR", "LandscapeExplorer", "PathGradients", "WEIGHTS_DIR", "accuracy", "block_table",
-           "build_cache", "deleted", "effective_paths", "filter_normalized_direction", "gradient_by_path_length",
-           "landscape_1d", "landscape_2d", "landscape_stats", "lesion_random", "lesion_single", "load_cache",
-           "path_length_counts", "plot_landscape_1d", "plot_landscapes_2d", "plot_lesions",
-           "plot_path_gradients", "plot_path_lengths", "TwinsRun", "train_twins"]
+__all__ = [
+    "CACHE_DIR", "LandscapeExplorer", "PathGradients", "WEIGHTS_DIR", "accuracy", "block_table", "build_cache",
+    "deleted", "describe_live_lesions", "effective_paths", "filter_normalized_direction",
+    "gradient_by_path_length", "landscape_1d", "landscape_2d", "landscape_stats", "lesion_random",
+    "lesion_single", "load_cache", "path_length_counts", "plot_landscape_1d", "plot_landscapes_2d",
+    "plot_lesions", "plot_path_gradients", "plot_path_lengths", "TwinsRun", "train_twins",
+]
 
 #: Where the notebook reads the cache (``lesson10``: the folder lessons 10 and 11 share).
 CACHE_DIR = results.path("lesson10")
@@ -319,6 +321,27 @@ def effective_paths(table: pd.DataFrame, n: int, mass: float = 0.9) -> tuple[pd.
                     best = (int(ks[i]), int(ks[j]))
                 break
     return out.reset_index(), best
+
+
+def describe_live_lesions(single: pd.DataFrame) -> str:
+    """What a :func:`lesion_single` table of one or more nets (column ``net``) shows, in markdown bullets.
+
+    Per net: the intact accuracy, the median and the range over the shape-keeping blocks
+    deleted one at a time, and the block whose deletion hurts most (the first block of a
+    ResNet often does: it is the only one whose input comes straight from the stem).
+    """
+    if single.empty or not {"net", "block", "acc", "baseline", "downsampling"} <= set(single.columns):
+        raise ValueError("need a lesion_single table with a 'net' column (one or more nets)")
+    lines = []
+    for name, t in single.groupby("net", sort=False):
+        inner = t[~t.downsampling & t.acc.notna()]
+        if inner.empty:
+            continue
+        worst = inner.loc[inner.acc.idxmin()]
+        lines.append(f"- **{name}**: {t.baseline.iloc[0]:.0%} intact; one shape-keeping block deleted: median "
+                     f"{inner.acc.median():.0%} (from {inner.acc.min():.0%} to {inner.acc.max():.0%}); the worst is "
+                     f"block {int(worst.block)} ({worst.acc:.0%}).")
+    return "\n".join(lines)
 
 
 def plot_path_lengths(n: int, ax: plt.Axes | None = None) -> Figure:
@@ -605,8 +628,8 @@ class TwinsRun(RunPlot):
                                          progress=False, on_step=on_step))
             self.flush()
         means = {k: v[-1] for k, v in ((k, s.ys) for k, s in self.series.items() if ":" not in k)}
-        self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s; mean loss of the last {self.smooth}: "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in means.items()))
+        self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s · mean of the last {self.smooth} steps: "
+                  + ", ".join(f"{k.split('-')[0]} {v:.2f}" for k, v in means.items()))
 
     def pair(self) -> dict[str, CifarResNet]:
         """``{"resnet": ..., "plain": ...}`` of the latest run; a ``ValueError`` if it did not train both."""
