@@ -365,8 +365,8 @@ def _run_thread(explorer: Explorer, view: Any, params: dict[str, Any]) -> None:
     try:
         view.run(**params)
     except Exception:
+        view.flush()  # the frame first: a new frame clears the messages, and the error must stay
         _report_error(explorer)
-        view.flush()
     finally:
         explorer.buttons["run"].disabled = False
         explorer.buttons["stop"].disabled = True
@@ -379,7 +379,7 @@ def _run_in_cell(explorer: Explorer, view: Any, live: dict[str, Any], fixed: dic
     try:
         view.run(**{k: c.value for k, c in live.items()}, **fixed)
     except Exception:
-        _report_error(explorer)
         view.flush()
+        _report_error(explorer)
     finally:
         run.disabled = False

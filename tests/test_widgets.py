@@ -324,3 +324,259 @@ def test_run_plot_marks_a_diverged_series_and_checks_its_arguments() -> None:
         view.start("bad", 0)
     with pytest.raises(ValueError, match="panel"):
         view.add("other", 1, 1.0, panel=3)
+
+
+# ---------------------------------------------------------------- what the learner sees and can rely on
+def _find(box, kind, description: str | None = None) -> list:
+    """Every widget of type ``kind`` inside ``box`` (depth first), optionally with this description."""
+    found = []
+    for child in getattr(box, "children", ()):
+        if isinstance(child, kind) and (description is None or child.description == description):
+            found.append(child)
+        found += _find(child, kind, description)
+    return found
+
+
+def test_output_entries_are_what_jupyter_itself_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image entry equals ipywidgets' own display bundle; every entry validates as a notebook output."""
+    import nbformat
+    import pandas as pd
+
+    image = W.Image(format="png")
+    entry = widgets._widget_output(image)
+    assert entry == {"output_type": "display_data", "data": image._repr_mimebundle_(), "metadata": {}}
+    table = pd.DataFrame({"a": [1, 2]})
+    rich = widgets._rich_output(table)
+    assert rich["output_type"] == "display_data" and rich["data"]["text/html"] == table._repr_html_()
+    error = widgets._error_output("Traceback ...\nValueError: bad\n")
+    assert error == {"output_type": "stream", "name": "stderr", "text": "Traceback ...\nValueError: bad\n"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("explore(...)", outputs=[entry, rich, error])])
+    nbformat.validate(nb)  # a wrong key or output type would not be a notebook JupyterLab can save
+
+
+def test_widgets_available_needs_ipywidgets_a_kernel_and_no_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    import IPython
+
+    kernel_shell = types.SimpleNamespace(kernel=object())
+    monkeypatch.setattr(IPython, "get_ipython", lambda: kernel_shell)
+    monkeypatch.delenv(widgets.NO_WIDGETS_ENV, raising=False)
+    assert widgets.widgets_available()
+    for value in ("1", "true", "yes", " yes "):
+        monkeypatch.setenv(widgets.NO_WIDGETS_ENV, value)
+        assert not widgets.widgets_available(), value
+    monkeypatch.setenv(widgets.NO_WIDGETS_ENV, "0")
+    assert widgets.widgets_available()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: types.SimpleNamespace())  # a terminal IPython: no kernel
+    assert not widgets.widgets_available()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # plain Python
+    assert not widgets.widgets_available()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: kernel_shell)
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # not installed: import fails
+    assert not widgets.widgets_available()
+
+
+def test_in_kernel_asks_ipykernel_only_when_it_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    state = {"initialized": True}
+    fake = types.SimpleNamespace(Kernel=types.SimpleNamespace(initialized=lambda: state["initialized"]))
+    monkeypatch.setitem(sys.modules, "ipykernel.kernelbase", fake)
+    assert widgets._in_kernel()
+    state["initialized"] = False
+    assert not widgets._in_kernel()
+    monkeypatch.delitem(sys.modules, "ipykernel.kernelbase")
+    assert not widgets._in_kernel()
+
+
+def test_in_a_kernel_without_a_running_loop_frames_draw_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(widgets, "_in_kernel", lambda: True)  # a kernel, but called outside its loop
+    calls = []
+    widgets._schedule_soon(lambda: calls.append(1))
+    assert calls == [1]
+
+
+def test_fallback_show_displays_a_result_and_closes_every_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    plt.figure()
+    plt.figure()
+    widgets._show("a table")
+    assert shown == ["a table"] and plt.get_fignums() == []
+    widgets._show(None)  # nothing to show: nothing displayed (not a "None" line)
+    assert shown == ["a table"]
+
+
+def test_explorer_layout_is_readable_on_a_narrow_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labels are never cut, controls wrap, the frame scales down and keeps its aspect, the cell does not jump."""
+    shown = _widget_kernel(monkeypatch)
+    slider = W.IntSlider(value=3, min=1, max=9, description="number of layers")
+    explorer = widgets.explore(_draw, title="Lines", n=slider, color="green")
+    (box,) = shown
+    title, controls, out, messages = box.children
+    assert title.value == "<b>Lines</b>" and list(controls.children) == [slider]
+    assert controls.layout.flex_flow == "row wrap" and slider.style.description_width == "initial"
+    assert explorer.image.format == "png"
+    assert (explorer.image.layout.max_width, explorer.image.layout.height) == ("100%", "auto")
+    assert out is explorer.output and out.layout.min_height == "120px"
+    assert messages is explorer.messages and "rt-explorer-messages" in messages._dom_classes
+    no_title = widgets.explore(_draw, n=W.IntSlider(value=2, min=1, max=9))
+    assert not _find(no_title.box, W.HTML)  # no empty title line
+
+
+def test_explorer_names_itself_after_what_it_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+
+    class Drawer:  # a callable without __name__
+        def __call__(self, n: int = 2):
+            return _draw(n)
+
+    assert repr(widgets.explore(_draw, n=W.IntSlider(value=2, min=1, max=9), color="red")) == \
+        "<explorer of _draw(n), shown above>"
+    assert widgets.explore(Squares, n=W.IntSlider(value=2, min=1, max=9)).name == "Squares"
+    assert widgets.explore(Squares(), n=W.IntSlider(value=2, min=1, max=9)).name == "Squares"
+    assert widgets.explore(Drawer(), n=W.IntSlider(value=2, min=1, max=9)).name == "draw"
+    handle = widgets.Explorer(W.VBox([]), {"a": 1, "b": 2}, W.Output(), lambda: None, "f")
+    assert repr(handle) == "<explorer of f(a, b), shown above>"
+    assert (handle.image, handle.view, handle.frames, handle.messages, handle.thread) == (None,) * 5
+
+
+def test_fixed_values_reach_the_draw_and_only_value_changes_redraw(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+
+    def draw(n: int = 2, unit: str = "?"):
+        fig, ax = plt.subplots()
+        ax.set_title(f"{n} {unit}")
+        return fig
+
+    slider = W.IntSlider(value=2, min=1, max=9)
+    explorer = widgets.explore(draw, n=slider, unit="layers")
+    assert png_caption(explorer.image.value) == "2 layers"
+    frames = explorer.frames.frames
+    slider.description = "depth"  # not a value: no new frame
+    slider.max = 20
+    assert explorer.frames.frames == frames
+    slider.value = 4
+    assert explorer.frames.frames == frames + 1 and png_caption(explorer.image.value) == "4 layers"
+
+
+def test_live_figure_gets_the_fixed_values_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+
+    class Scaled(Squares):
+        def compute(self, n: int = 3, scale: int = 1) -> np.ndarray:
+            return scale * super().compute(n)
+
+        def update(self, data: np.ndarray, n: int = 3, scale: int = 1) -> None:
+            super().update(data, n)
+            self.title.set_text(f"n={n} x{scale}")
+
+    explorer = widgets.explore(Scaled, n=W.IntSlider(value=3, min=1, max=9), scale=10)
+    assert png_caption(explorer.image.value) == "n=3 x10"
+
+
+def test_a_draw_that_returns_a_table_or_nothing_then_a_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+
+    def draw(n: int = 2):
+        if n == 5:
+            return "five"  # shown as itself
+        if n == 6:
+            return None  # nothing to show
+        return _draw(n)
+
+    slider = W.IntSlider(value=2, min=1, max=9)
+    explorer = widgets.explore(draw, n=slider)
+    image_entry = (widgets._widget_output(explorer.image),)
+    slider.value = 5
+    assert explorer.output.outputs[0]["data"]["text/plain"] == "'five'"
+    slider.value = 6
+    assert explorer.output.outputs == ()
+    slider.value = 7
+    assert explorer.output.outputs == image_entry and png_caption(explorer.image.value) == "n=7"
+
+
+def test_frames_counts_every_render() -> None:
+    queue: list = []
+    frames = widgets.Frames(lambda: None, schedule=queue.append)
+    for _ in range(3):
+        frames.request()
+        queue.pop()()
+    assert frames.frames == 3 and not frames._scheduled
+
+
+def test_buttons_say_what_they_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+    manual = widgets.explore(lambda n: f"value {n}", manual=True, n=W.IntSlider(value=2, min=1, max=9))
+    run = manual.buttons["run"]
+    assert (run.description, run.button_style, run.icon) == ("Run", "primary", "play")
+    explorer = widgets.explore(Counter, autorun=False, steps=W.IntSlider(value=3, min=1, max=9))
+    b = explorer.buttons
+    assert [(x.description, x.button_style, x.icon) for x in (b["run"], b["stop"], b["clear"])] == [
+        ("Run", "primary", "play"), ("Stop", "danger", "stop"), ("Clear earlier runs", "", "eraser")]
+    assert b["clear"].layout.width == "auto"  # the long label is not cut
+    assert b["stop"].disabled is True and b["run"].disabled is False  # nothing to stop yet
+    assert _find(explorer.box, W.Button) == [b["run"], b["stop"], b["clear"]]
+
+
+def test_a_run_started_with_run_shows_a_first_frame_and_trains_in_a_daemon_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+    captions: list[str] = []
+    real_set_frame = widgets._set_frame
+    monkeypatch.setattr(widgets, "_set_frame", lambda ex, png: (captions.append(png_caption(png)), real_set_frame(ex, png)))
+    explorer = widgets.explore(Counter, autorun=False, steps=W.IntSlider(value=40, min=1, max=100))
+    view = explorer.view
+    view.hold_at = 3
+    captions.clear()
+    explorer.buttons["run"].click()
+    assert view.reached.wait(10)
+    assert captions[0] == "starting a new run..."  # before any model is built
+    thread = explorer.thread
+    assert thread.daemon and thread.name == "rt-explorer-run"  # a run never keeps Python from exiting
+    assert explorer.buttons["stop"].disabled is False
+    explorer.buttons["run"].click()  # a second click while it trains starts nothing
+    assert explorer.thread is thread
+    explorer.wait(0.05)  # returns after the timeout although the run still holds
+    assert thread.is_alive()
+    view.go.set()
+    explorer.wait(10)
+    assert explorer.buttons["stop"].disabled is True and explorer.buttons["run"].disabled is False
+
+
+def test_a_failing_run_reports_its_error_and_gives_the_buttons_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+
+    class Failing(Counter):
+        def train(self, steps: int = 20, rate: float = 0.5) -> None:
+            self.start(f"rate {rate}", steps)
+            if rate > 0.8:
+                raise ValueError(f"rate {rate} is too large")
+            super().train(steps, rate)
+
+    rate = W.FloatSlider(value=0.9, min=0.1, max=1.0)
+    explorer = widgets.explore(Failing, steps=W.IntSlider(value=3, min=1, max=9), rate=rate)  # fails in the cell
+    assert "rate 0.9 is too large" in explorer.messages.outputs[0]["text"]
+    assert explorer.buttons["run"].disabled is False
+    rate.value = 0.95
+    explorer.buttons["run"].click()  # fails in the thread
+    explorer.wait(10)
+    assert "rate 0.95 is too large" in explorer.messages.outputs[0]["text"]
+    assert explorer.buttons["run"].disabled is False and explorer.buttons["stop"].disabled is True
+
+
+def test_the_first_run_uses_the_controls_and_holds_the_run_button(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = _widget_kernel(monkeypatch)
+    seen: list = []
+
+    class Watched(Counter):
+        def train(self, steps: int = 20, rate: float = 0.5) -> None:
+            (run,) = _find(shown[0], W.Button, "Run")
+            seen.append(run.disabled)  # while the first run trains in the cell, Run cannot start a second
+            super().train(steps, rate)
+
+    explorer = widgets.explore(Watched, steps=W.IntSlider(value=4, min=1, max=9), rate=W.FloatSlider(value=0.3))
+    assert seen == [True] and explorer.buttons["run"].disabled is False
+    assert explorer.view.label == "rate 0.3" and explorer.view.series["loss"].xs == [1, 2, 3, 4]
