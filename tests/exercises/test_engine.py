@@ -532,3 +532,51 @@ def test_register_refuses_a_duplicate_and_a_bad_lesson() -> None:
         E.register(ex)
     with pytest.raises(ValueError, match="two digits"):
         E.register(E.Exercise("x_new", "2", "t", ex.reference, cases=ex.cases))
+
+
+# ------------------------------------------------------------------ what each verdict carries (mutation survivors)
+def test_every_verdict_names_the_exercise_and_says_what_to_do():
+    first = E.list_exercises()[0]
+    ex = E.get_exercise(first)
+    unknown = E.check("no_such_exercise", ex.reference, record=False)
+    assert (unknown.exercise_id, unknown.status) == ("no_such_exercise", "unknown exercise")
+    assert unknown.note == f"Known exercises: {', '.join(E.list_exercises())}. Check the spelling of the id."
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    todo = E.check(first, stub, record=False)
+    assert (todo.exercise_id, todo.status, todo.title) == (first, "not attempted", ex.title)
+    assert todo.note == ("Write your function in the cell above (replace `raise NotImplementedError`), run that cell, "
+                         f"then run this one again. hint({first!r}) gives a hint.")
+    done = E.check(first, ex.reference, record=False)
+    assert (done.exercise_id, done.status, done.title) == (first, "passed", ex.title)
+    assert done.cases == [c.label for c in ex.cases]
+
+
+def test_the_still_running_notice_counts_from_the_start_and_shows_once(monkeypatch):
+    ex = E.get_exercise(E.list_exercises()[0])
+    clock = {"now": 100.0}
+    monkeypatch.setattr(checker.time, "monotonic", lambda: clock["now"])
+    printed = []
+    monkeypatch.setattr("builtins.print", lambda *args, **kwargs: printed.append((args, kwargs)))
+    notice = checker._Notice(ex, 5.0, 30.0)
+    clock["now"] = 102.0  # two seconds into the check: the notice is due three seconds later
+    first = notice.limits(1)
+    assert (first.limit_s, first.notice_s) == (30.0, 3.0) and first.notice == notice.show
+    clock["now"] = 107.4
+    first.notice()
+    (args, kwargs), = printed
+    assert args == (f"⏳ {ex.id}: still running case 2 of {len(ex.cases)} ({ex.cases[1].label}) after 7 s; "
+                    "a case still running after 30 s is stopped.",)
+    assert kwargs == {"flush": True}  # on screen now, not when the check ends
+    later = notice.limits(2)
+    assert (later.limit_s, later.notice_s, later.notice) == (30.0, None, None)  # shown once
+    late = checker._Notice(ex, 5.0, None)
+    clock["now"] += 9.0  # a first case that took longer than the notice delay
+    overdue = late.limits(0)
+    assert overdue.notice_s == 0.0  # due at once, never a negative delay
+    printed.clear()
+    overdue.notice()
+    assert printed[0][0][0].endswith("after 9 s.")  # no time limit: no "is stopped" clause
+    assert checker._Notice(ex, None, 30.0).limits(0) == checker.Limits(30.0)  # no notice asked for
