@@ -580,3 +580,13 @@ def test_the_still_running_notice_counts_from_the_start_and_shows_once(monkeypat
     overdue.notice()
     assert printed[0][0][0].endswith("after 9 s.")  # no time limit: no "is stopped" clause
     assert checker._Notice(ex, None, 30.0).limits(0) == checker.Limits(30.0)  # no notice asked for
+
+
+def test_a_value_instead_of_a_function_is_named_with_the_fix():
+    first = E.list_exercises()[0]
+    ex = E.get_exercise(first)
+    result = E.check(first, 3.5, record=False)  # check("id", fn(x)) instead of check("id", fn)
+    assert (result.exercise_id, result.status, result.title) == (first, "failed", ex.title)
+    assert result.got == "3.5"
+    assert result.diagnosis == (f"check needs your function itself: check({first!r}, {first}) without parentheses "
+                                "after the function's name.")
