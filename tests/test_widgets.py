@@ -265,6 +265,7 @@ def test_stop_ends_a_run_and_keeps_its_curves(monkeypatch: pytest.MonkeyPatch) -
     assert view.reached.wait(10)
     assert run.disabled and not stop.disabled
     stop.click()  # what the kernel does with the Stop click while the run trains
+    assert stop.disabled is True  # at once, while the run still finishes its step: one click is enough
     view.go.set()
     explorer.wait(10)
     assert not explorer.thread.is_alive()
@@ -580,3 +581,23 @@ def test_the_first_run_uses_the_controls_and_holds_the_run_button(monkeypatch: p
     explorer = widgets.explore(Watched, steps=W.IntSlider(value=4, min=1, max=9), rate=W.FloatSlider(value=0.3))
     assert seen == [True] and explorer.buttons["run"].disabled is False
     assert explorer.view.label == "rate 0.3" and explorer.view.series["loss"].xs == [1, 2, 3, 4]
+
+
+def test_continuous_overrides_the_default_and_redraw_starts_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+    slider = W.IntSlider(value=3, min=1, max=9)
+    widgets.explore(_draw, continuous=True, n=slider)  # a plain function that is fast enough to follow the drag
+    assert slider.continuous_update is True
+    fast = W.IntSlider(value=3, min=1, max=9)
+    widgets.explore(Squares, continuous=False, n=fast)
+    assert fast.continuous_update is False
+    explorer = widgets.explore(Counter, autorun=False, steps=W.IntSlider(value=3, min=1, max=9))
+    explorer.redraw()  # the documented way to start a run from code
+    explorer.wait(10)
+    assert explorer.view.series["loss"].xs == [1, 2, 3]
+
+
+def test_the_first_run_gets_the_fixed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    _widget_kernel(monkeypatch)
+    explorer = widgets.explore(Counter, steps=3, rate=W.FloatSlider(value=0.4))  # steps: a constant, not a control
+    assert explorer.view.series["loss"].xs == [1, 2, 3] and explorer.view.label == "rate 0.4"
