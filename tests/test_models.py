@@ -738,3 +738,125 @@ def test_post_networks_defaults_and_arguments():
     assert [len(s) for s in (net.layer1, net.layer2, net.layer3, net.layer4)] == [2, 2, 2, 2]
     with pytest.raises(TypeError, match="foo"):
         post_resnet18(foo=1)  # extra keywords reach PostResNet, which refuses unknown ones
+
+
+# ------------------------------------------------------------------ written against mutmut's survivors (models)
+def _stage_shapes(net: nn.Module, x: torch.Tensor, names: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """The output shape of each named child in one forward pass (hooks; the net is left as it was)."""
+    shapes, handles = {}, []
+    for name in names:
+        handles.append(getattr(net, name).register_forward_hook(
+            lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))))
+    with torch.no_grad():
+        net.eval()(x)
+    for h in handles:
+        h.remove()
+    return shapes
+
+
+@pytest.mark.parametrize("kwargs,expected", [
+    ({}, [(16, 28, 28), (32, 14, 14), (64, 7, 7)]),  # the paper's stages: size kept, halved, halved
+    ({"stem_stride": 2}, [(16, 14, 14), (32, 7, 7), (64, 4, 4)]),
+    ({"width": 2}, [(32, 28, 28), (64, 14, 14), (128, 7, 7)]),
+])
+def test_cifar_stages_halve_the_size_and_double_the_channels(kwargs, expected):
+    net = CifarResNet(20, **kwargs)
+    shapes = _stage_shapes(net, torch.randn(2, 1, 28, 28), ("conv1", "layer1", "layer2", "layer3"))
+    assert shapes["conv1"][1:] == expected[0][1:]  # a 3x3 stem with padding 1 keeps (or halves) the size
+    assert [shapes["layer1"], shapes["layer2"], shapes["layer3"]] == expected
+    for stage in (net.layer2, net.layer3):  # only the first block of a stage downsamples
+        assert [b.stride for b in stage] == [2, 1, 1]
+
+
+@pytest.mark.parametrize("preact", [False, True])
+def test_cifar_without_bn_has_no_batch_norm_anywhere(preact):
+    net = CifarResNet(20, bn=False, preact=preact)
+    assert not [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert any(isinstance(m, nn.BatchNorm2d) for m in CifarResNet(20, preact=preact).modules())
+
+
+def _layout(net: nn.Module) -> list[tuple]:
+    """Every conv, norm, linear and ReLU with the settings that shape what it computes."""
+    out = []
+    for name, m in net.named_modules():
+        if isinstance(m, nn.Conv2d):
+            out.append((name, m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
+                        m.groups, m.bias is not None))
+        elif isinstance(m, nn.BatchNorm2d):
+            out.append((name, m.num_features, m.eps, m.momentum))
+        elif isinstance(m, nn.Linear):
+            out.append((name, m.in_features, m.out_features))
+        elif isinstance(m, nn.ReLU):
+            out.append((name, m.inplace))
+    return out
+
+
+@pytest.mark.parametrize("kind,layers,kwargs", [
+    ("basic", [1, 1, 1, 1], {}),  # every default: 1000 classes, 3 channels, no zero init
+    ("bottleneck", [1, 1, 1, 1], {"replace_stride_with_dilation": [True, False, False]}),
+    ("bottleneck", [1, 1, 1, 1], {"replace_stride_with_dilation": [False, True, False]}),
+    ("bottleneck", [1, 1, 1, 1], {"replace_stride_with_dilation": [False, False, True]}),
+    ("bottleneck", [1, 1, 1, 1], {"groups": 4, "width_per_group": 32}),
+    ("basic", [1, 1, 1, 1], {"num_classes": 1}),  # one output (a logistic score) is a valid head
+])
+def test_resnet_layout_and_init_equal_torchvision(kind, layers, kwargs):
+    from functools import partial
+
+    from torchvision.models import resnet as tv
+
+    from resnet_tutorial.blocks import BasicBlock, Bottleneck
+    from resnet_tutorial.models import ResNet
+
+    ours_block, tv_block = (BasicBlock, tv.BasicBlock) if kind == "basic" else (Bottleneck, tv.Bottleneck)
+    ours, theirs = ResNet(ours_block, layers, **kwargs), tv.ResNet(tv_block, layers, **kwargs)
+    assert _layout(ours) == _layout(theirs)
+    for (name, a), (_, b) in zip(ours.named_parameters(), theirs.named_parameters()):
+        if ".bn" in name or name.startswith("bn"):
+            assert torch.equal(a, b), name  # gamma 1, beta 0 everywhere: no zero init by default
+    eps = partial(nn.BatchNorm2d, eps=1e-3)  # a norm_layer reaches the stem and every block
+    assert _layout(ResNet(ours_block, layers, norm_layer=eps)) == _layout(tv.ResNet(tv_block, layers, norm_layer=eps))
+
+
+def test_small_input_stem_keeps_a_28_pixel_image_at_full_size():
+    net = create_model("resnet18", small_input=True, num_classes=10, in_channels=1)
+    c = net.conv1
+    assert (c.in_channels, c.out_channels, c.kernel_size, c.stride, c.padding, c.bias) == (1, 64, (3, 3), (1, 1),
+                                                                                            (1, 1), None)
+    shapes = _stage_shapes(net, torch.randn(2, 1, 28, 28), ("conv1", "layer1", "layer4"))
+    assert shapes == {"conv1": (64, 28, 28), "layer1": (64, 28, 28), "layer4": (512, 4, 4)}
+
+
+def test_cifar_merge_and_shortcut_errors_say_what_to_pass():
+    for shortcut in ("identity", "zeropad"):
+        with pytest.raises(ValueError) as info:
+            CifarResNet(8, merge="cat", shortcut=shortcut)
+        assert str(info.value) == (f"merge='cat' doubles each block's output channels, so the next block gets 2x the "
+                                   f"channels it returns and a {shortcut!r} shortcut cannot shrink them: pass "
+                                   "shortcut='projection' with merge='cat'")
+    with pytest.raises(ValueError) as info:
+        CifarResNet(8, shortcut="identity")
+    assert str(info.value) == ("shortcut='identity' cannot connect the stages (channels double and the size halves at "
+                               "stages 2 and 3): pass shortcut='zeropad' (option A, the paper's CIFAR choice) or "
+                               "'projection' (option B)")
+    assert CifarResNet(8, num_classes=1).fc.out_features == 1
+
+
+def test_post_resnet18_has_two_blocks_per_stage_and_simple_resnet_passes_its_weights(monkeypatch):
+    net = models.post_resnet18(num_classes=10)
+    assert [len(getattr(net, f"layer{i}")) for i in (1, 2, 3, 4)] == [2, 2, 2, 2]
+    asked = []
+    real = torchvision.models.resnet50
+    monkeypatch.setattr(torchvision.models, "resnet50", lambda weights=None: asked.append(weights) or real(weights=None))
+    SimpleResNet(num_classes=3, weights="DEFAULT")  # the download itself is not the point: the argument is
+    assert asked == ["DEFAULT"]
+
+
+def test_cifar_convs_start_with_he_init_over_their_outputs_and_resnet_defaults():
+    torch.manual_seed(0)
+    conv = CifarResNet(20).layer2[0].conv1  # 16 -> 32 channels: fan_out 288, fan_in 144 differ
+    assert float(conv.weight.std()) == pytest.approx((2 / (32 * 9)) ** 0.5, rel=0.05)
+    assert SimpleResNet().model.fc.out_features == 1000  # torchvision's default head
+    with pytest.raises(ValueError) as info:
+        CifarResNet(8)(torch.randn(2, 3, 28, 28))
+    assert str(info.value) == ("model expects 1 input channel(s), got 3: pass in_channels=3 when creating the model, "
+                               "or convert the images to grayscale (e.g. x.mean(1, keepdim=True))")
