@@ -343,3 +343,70 @@ def test_augmentation_keeps_its_index_tensors_on_the_images_device():
                                batch_size=2, augment=True, pad=2)
     out = loader._augment(torch.empty(3, 1, 8, 8, device="meta"), torch.Generator().manual_seed(0))
     assert out.shape == (3, 1, 8, 8) and out.device.type == "meta"
+
+
+# ------------------------------------------------------------------ written against mutmut's survivors (data)
+def _spy_roots(monkeypatch) -> list:
+    """Record the root every data read is asked for (then read the real files)."""
+    roots = []
+    real_load, real_ds = data.load_tensors, data.fashion_mnist
+    monkeypatch.setattr(data, "load_tensors", lambda train=True, root=None: roots.append(root) or real_load(train))
+    monkeypatch.setattr(data, "fashion_mnist",
+                        lambda train=True, transform=None, root=None: roots.append(root) or real_ds(train, transform))
+    return roots
+
+
+@needs_debian
+def test_both_loaders_read_every_file_from_the_root_they_are_given(monkeypatch, tmp_path):
+    roots = _spy_roots(monkeypatch)
+    data.fast_loaders(per_class=1, test_per_class=1, device="cpu", root=tmp_path)
+    data.torchvision_loaders(per_class=1, test_per_class=1, root=tmp_path)
+    # 2 splits x (the images + the subset's labels) per loader function; fashion_mnist's own inner
+    # read (of the resolved directory) is not one of the calls being checked
+    assert roots.count(tmp_path) == 8 and None not in roots
+
+
+@needs_debian
+def test_torchvision_loaders_defaults_splits_and_shuffling():
+    from torch.utils.data import RandomSampler, SequentialSampler
+
+    train, test = data.torchvision_loaders()
+    assert (len(train.dataset), len(test.dataset)) == (60_000, 10_000)  # the two splits, not one twice
+    assert (train.batch_size, test.batch_size, train.num_workers) == (256, 256, 0)
+    assert isinstance(train.sampler, RandomSampler) and isinstance(test.sampler, SequentialSampler)
+    with pytest.raises(ValueError, match="resize"):
+        data.torchvision_loaders(resize=0)
+
+
+@needs_debian
+def test_torchvision_resize_smooths_when_it_shrinks():
+    import torch.nn.functional as F
+
+    train, _ = data.torchvision_loaders(resize=14, per_class=1, seed=0)
+    x, _ = train.dataset[0]
+    images, _ = data.load_tensors(True)
+    raw = images[data.stratified_indices(data.load_tensors(True)[1], 1, 0)[0]].float().div(255)[None, None]
+    expected = F.interpolate(raw, size=(14, 14), mode="bilinear", antialias=True, align_corners=False)
+    torch.testing.assert_close(x, ((expected - data.MEAN) / data.STD)[0], atol=1e-5, rtol=0)
+
+
+@needs_debian
+def test_fast_loaders_defaults_and_a_zero_pad():
+    train, test = data.fast_loaders(per_class=1, test_per_class=1, device="cpu")
+    assert (train.batch_size, test.batch_size, train.pad) == (256, 512, 4)
+    crop_free = data.fast_loaders(per_class=1, test_per_class=1, device="cpu", augment=True, pad=0)[0]
+    assert crop_free.pad == 0  # flips only: allowed
+    seeded = data.fast_loaders(per_class=1, test_per_class=1, device="cpu", seed=1)[0]
+    x, y = data.stratified_subset(True, 1, seed=1)  # the seed picks the subset too
+    assert torch.equal(seeded.labels, y) and torch.equal(seeded.transform(seeded.images), x)
+
+
+def test_tensor_loader_orders_differ_epoch_by_epoch_and_transform_is_seeded():
+    images = torch.arange(12 * 4, dtype=torch.uint8).view(12, 2, 2)
+    loader = data.TensorLoader(images, torch.arange(12), batch_size=12, shuffle=True, augment=True, pad=1, seed=3)
+    orders = [tuple(y.tolist()) for _, y in loader] + [tuple(y.tolist()) for _, y in loader] + \
+             [tuple(y.tolist()) for _, y in loader]
+    assert loader.epoch == 3 and len(set(orders)) == 3  # a new shuffle every epoch
+    assert torch.equal(loader.transform(images), loader.transform(images))  # without g: the epoch's own stream
+    two = [data.TensorLoader(images, torch.arange(12), batch_size=12, num_replicas=2, rank=r) for r in (0, 1)]
+    assert [next(iter(t))[1].tolist() for t in two] == [list(range(0, 12, 2)), list(range(1, 12, 2))]
