@@ -395,7 +395,7 @@ class LiveDegradationRun(RunPlot):
               Panel("error (%, log scale)", title="residual networks (ResNet)", ylim=(None, 100.0), yscale="log",
                     legend="lower left"))  # the bottom follows the data: a decade below the lowest error
     xlabel = "epoch"
-    interval_s = 0.5
+    interval_s = 1.0  # a frame costs 50-100 ms of a 2-core CPU: one a second keeps a long run fast and alive
     x_start, x_pad = 0.8, 0.2  # epochs 1..n, the last markers whole
 
     def __init__(self) -> None:

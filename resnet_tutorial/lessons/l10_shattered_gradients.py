@@ -577,7 +577,7 @@ class NoBNRun(RunPlot):
     figsize = (9.0, 4.6)
     top = 50.0  # losses above it are drawn at the top edge, their value in the legend (the explosion reaches 1e19)
     panels = (Panel("training loss (cross-entropy, log scale)", ylim=(0.3, top), yscale="log", legend="upper right"),)
-    interval_s = 0.5
+    interval_s = 1.0  # a frame costs 50-100 ms of a 2-core CPU: one a second keeps a long run fast and alive
 
     def __init__(self) -> None:
         super().__init__()

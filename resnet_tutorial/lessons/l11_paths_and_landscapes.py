@@ -589,7 +589,7 @@ class TwinsRun(RunPlot):
 
     figsize = (9.0, 4.4)
     panels = (Panel("training loss (cross-entropy)", ylim=(0.0, 2.6), legend="upper right"),)
-    interval_s = 0.5
+    interval_s = 1.0  # a frame costs 50-100 ms of a 2-core CPU: one a second keeps a long run fast and alive
     smooth = 20
 
     def __init__(self) -> None:
