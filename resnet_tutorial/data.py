@@ -116,6 +116,8 @@ def _verify_raw(raw: Path) -> None:
         stamp = json.loads(stamp_path.read_text())
     except (OSError, ValueError):
         stamp = {}
+    if not isinstance(stamp, dict):  # valid JSON but not ours (an interrupted or foreign write): hash again
+        stamp = {}
     new_stamp = {}
     for name, (md5, size) in RAW_FILES.items():
         path = raw / name

@@ -153,7 +153,10 @@ def retest_survivors(meta: Path) -> int:
 
 def run_mutmut(module: Module, work: Path, jobs: int) -> tuple[float, int]:
     """Run ``mutmut run`` in ``work``; return (seconds, exit code). The log goes to build/mutation/<name>.log."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+               # a mutant can write anything where the module writes: never into the learner's own data and
+               # results folders (one once wrote "null" into the real data stamp and made XXFashionMNISTXX/)
+               RESNET_TUTORIAL_DATA=str(work / "sandbox" / "data"), XDG_CACHE_HOME=str(work / "sandbox" / "cache"))
     env.pop("PYTHONPATH", None)  # mutmut puts its mutants/ copy first on the path itself
     cmd = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)]
     log = BUILD / f"{module.name}.log"

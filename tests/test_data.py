@@ -1,6 +1,7 @@
 """FashionMNIST lookup, checksums, subsets and the two loaders."""
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,16 @@ def test_unpacks_verifies_and_detects_a_truncated_unpacked_file(tmp_path):
     f.write_bytes(f.read_bytes()[:-10])
     with pytest.raises(data.DataIntegrityError, match="t10k-labels-idx1-ubyte has 9998 bytes, expected 10008"):
         data.ensure_fashion_mnist(root, download=False)
+
+
+@needs_debian
+def test_a_stamp_that_is_valid_json_but_not_a_stamp_is_rewritten(tmp_path):
+    root = data.ensure_fashion_mnist(tmp_path / "root", download=False, debian_dir=_fake_debian(tmp_path))
+    stamp = root / "FashionMNIST" / "raw" / ".verified.json"
+    for foreign in ("null", "[1, 2]", '"text"'):
+        stamp.write_text(foreign)  # an interrupted or foreign write
+        assert data.ensure_fashion_mnist(root, download=False) == root  # checked by MD5 again, not a crash
+        assert sorted(json.loads(stamp.read_text())) == sorted(data.RAW_FILES)
 
 
 def test_missing_everywhere_is_one_error_naming_every_fix(tmp_path, monkeypatch):
