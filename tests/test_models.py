@@ -791,12 +791,12 @@ def _layout(net: nn.Module) -> list[tuple]:
     return out
 
 
-@pytest.mark.parametrize("kind,layers,kwargs", [
-    ("basic", [1, 1, 1, 1], {}),  # every default: 1000 classes, 3 channels, no zero init
-    ("bottleneck", [1, 1, 1, 1], {"replace_stride_with_dilation": [True, False, False]}),
-    ("bottleneck", [1, 1, 1, 1], {"replace_stride_with_dilation": [False, True, False]}),
-    ("bottleneck", [1, 1, 1, 1], {"replace_stride_with_dilation": [False, False, True]}),
-    ("bottleneck", [1, 1, 1, 1], {"groups": 4, "width_per_group": 32}),
+@pytest.mark.parametrize("kind,layers,kwargs", [  # two blocks in some stages: the first and the later ones differ
+    ("basic", [2, 1, 1, 2], {}),  # every default: 1000 classes, 3 channels, no zero init
+    ("bottleneck", [1, 2, 1, 1], {"replace_stride_with_dilation": [True, False, False]}),
+    ("bottleneck", [1, 1, 2, 1], {"replace_stride_with_dilation": [False, True, False]}),
+    ("bottleneck", [1, 1, 1, 2], {"replace_stride_with_dilation": [False, False, True]}),
+    ("bottleneck", [2, 1, 1, 2], {"groups": 4, "width_per_group": 32}),
     ("basic", [1, 1, 1, 1], {"num_classes": 1}),  # one output (a logistic score) is a valid head
 ])
 def test_resnet_layout_and_init_equal_torchvision(kind, layers, kwargs):
@@ -860,3 +860,13 @@ def test_cifar_convs_start_with_he_init_over_their_outputs_and_resnet_defaults()
         CifarResNet(8)(torch.randn(2, 3, 28, 28))
     assert str(info.value) == ("model expects 1 input channel(s), got 3: pass in_channels=3 when creating the model, "
                                "or convert the images to grayscale (e.g. x.mean(1, keepdim=True))")
+
+
+def test_defaults_and_the_dilation_message():
+    from resnet_tutorial.blocks import BasicBlock
+    from resnet_tutorial.models import ResNet
+
+    assert CifarResNet().depth == 20  # the paper's smallest CIFAR net
+    with pytest.raises(ValueError) as info:
+        ResNet(BasicBlock, [1, 1, 1, 1], replace_stride_with_dilation=[True, False])
+    assert str(info.value) == "replace_stride_with_dilation should be None or a 3-element list, got [True, False]"
