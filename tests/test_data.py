@@ -421,3 +421,25 @@ def test_tensor_loader_orders_differ_epoch_by_epoch_and_transform_is_seeded():
     assert torch.equal(loader.transform(images), loader.transform(images))  # without g: the epoch's own stream
     two = [data.TensorLoader(images, torch.arange(12), batch_size=12, num_replicas=2, rank=r) for r in (0, 1)]
     assert [next(iter(t))[1].tolist() for t in two] == [list(range(0, 12, 2)), list(range(1, 12, 2))]
+
+
+@needs_debian
+def test_a_file_changed_after_its_stamp_is_hashed_again_and_caught(tmp_path):
+    root = data.ensure_fashion_mnist(tmp_path / "root", download=False, debian_dir=_fake_debian(tmp_path))
+    f = root / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    raw = bytearray(f.read_bytes())
+    raw[-1] ^= 0xFF  # same size, other content, a newer modification time than the stamp's
+    f.write_bytes(bytes(raw))
+    with pytest.raises(data.DataIntegrityError, match="t10k-labels-idx1-ubyte: MD5 checksum mismatch"):
+        data.ensure_fashion_mnist(root, download=False)
+
+
+def test_tensor_loader_defaults_label_dtype_and_two_shuffling_processes():
+    images = torch.zeros(8, 4, 4, dtype=torch.uint8)
+    loader = data.TensorLoader(images, torch.arange(8, dtype=torch.int32))
+    assert (loader.batch_size, loader.pad, loader.seed, loader.device.type) == (256, 4, 0, "cpu")
+    assert loader.labels.dtype == torch.int64  # what cross_entropy needs, whatever came in
+    pair = [data.TensorLoader(images, torch.arange(8), batch_size=8, shuffle=True, num_replicas=2, rank=r)
+            for r in (0, 1)]
+    seen = [set(next(iter(p))[1].tolist()) for p in pair]
+    assert len(seen[0]) == len(seen[1]) == 4 and not seen[0] & seen[1]  # two halves of one shuffle
