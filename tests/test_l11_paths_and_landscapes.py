@@ -99,6 +99,8 @@ def test_lesion_tables(tiny_resnet):
     x, y = torch.randn(40, 1, 28, 28), torch.randint(0, 10, (40,))
     single = L.lesion_single(tiny_resnet, x, y)
     assert len(single) == 6 and single["deletable"].all() and single["acc"].between(0, 1).all()
+    hits = single["acc"] * 40  # accuracy over the 40 images: a whole number of hits
+    assert ((hits - hits.round()).abs() < 1e-6).all()
     plain = CifarResNet(14, in_channels=1, shortcut="none").eval()
     ps = L.lesion_single(plain, x, y)
     assert ps.loc[ps["downsampling"], "acc"].isna().all() and not ps.loc[ps["downsampling"], "deletable"].any()

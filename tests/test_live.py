@@ -202,3 +202,333 @@ def test_a_streamed_run_ends_on_the_same_picture_as_a_full_draw() -> None:
         static.run(n=6, top=top)
     static.canvas.draw()
     assert np.array_equal(_pixels(sent[-1]), _pixels(encode_png(static.canvas)))
+
+
+# --------------------------------------------------------------------------- exact values of the small helpers
+@pytest.mark.parametrize("lo, hi, kw, expected", [
+    (0.13, 0.87, {}, (0.0, 1.0)),              # span 0.74: a fifth is 0.148, the round step above it is 0.2
+    (0.87, 0.13, {}, (0.0, 1.0)),              # bounds in either order
+    (-3.2, 41.0, {}, (-10.0, 50.0)),           # a fifth of 44.2 is 8.84: no step of 1, 2, 2.5, 5 fits, so 10
+    (0.0, 1.0, dict(pad=0.5), (-0.5, 1.5)),    # padded to (-0.5, 1.5): a fifth of 2 is 0.4, step 0.5
+    (5.0, 5.0, {}, (2.0, 8.0)),                # no span: a span of |5| around 5, step 1
+    (0.13, 0.87, dict(steps=(1, 5)), (0.0, 1.0)),  # 0.1 is too small, 0.5 is the first that fits
+    (0.0, 9.0, dict(steps=(1,)), (0.0, 10.0)),  # raw step 1.8: no listed step fits, so ten times the base
+    (0.0, 9.0, dict(steps=(1, 2)), (0.0, 10.0)),  # step 2: 9 rounds up to 10
+    (0.0, 11.0, {}, (0.0, 12.5)),              # a fifth of 11 is 2.2: step 2.5
+])
+def test_nice_limits_exact(lo, hi, kw, expected) -> None:
+    assert nice_limits(lo, hi, **kw) == pytest.approx(expected)
+
+
+def test_nice_limits_of_a_single_zero_is_a_unit_span() -> None:
+    assert nice_limits(0.0, 0.0) == pytest.approx((-0.6, 0.6))  # span 1 around 0, step 0.2
+
+
+@pytest.mark.parametrize("lo, hi", [(float("inf"), 1.0), (0.0, float("-inf")), (float("nan"), 0.0)])
+def test_nice_limits_names_the_bad_bounds(lo, hi) -> None:
+    with pytest.raises(ValueError, match=r"nice_limits needs finite bounds, got"):
+        nice_limits(lo, hi)
+
+
+@pytest.mark.parametrize("value, label", [
+    (1e-5, "10⁻⁵"), (100.0, "10²"), (1.0, "1"), (1e10, "10¹⁰"), (0.1, "10⁻¹"),
+    (1000.0000001, "10³"),                     # float noise on a decade still counts
+    (1000.01, ""), (0.5, ""), (20.0, ""),      # not a whole power of ten: no label
+    (0.0, ""), (-10.0, ""), (float("inf"), ""), (float("nan"), ""),
+])
+def test_power_of_ten_labels(value, label) -> None:
+    from resnet_tutorial.live import power_of_ten
+
+    assert power_of_ten(value) == label
+    assert power_of_ten(value, 3) == label  # matplotlib passes the tick position too
+
+
+def test_log_ticks_put_plain_decade_labels_and_no_minor_ticks() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator, NullLocator
+
+    from resnet_tutorial.live import log_ticks
+
+    ax = Figure().subplots()
+    ax.set_yscale("log")
+    ax.set_ylim(1e-3, 1e2)
+    log_ticks(ax.yaxis)
+    assert isinstance(ax.yaxis.get_major_locator(), LogLocator) and ax.yaxis.get_major_locator().numticks == 7
+    assert isinstance(ax.yaxis.get_minor_locator(), NullLocator)
+    assert ax.yaxis.get_major_formatter()(1e-3) == "10⁻³" and ax.yaxis.get_major_formatter()(3e-3) == ""
+    log_ticks(ax.xaxis, numticks=3)
+    assert ax.xaxis.get_major_locator().numticks == 3
+
+
+def test_figure_caption_prefers_the_suptitle_then_the_first_titled_axes() -> None:
+    from matplotlib.figure import Figure
+
+    from resnet_tutorial.live import figure_caption
+
+    fig = Figure()
+    a, b = fig.subplots(1, 2)
+    assert figure_caption(fig) == ""
+    b.set_title("right")
+    assert figure_caption(fig) == "right"
+    a.set_title("left")
+    assert figure_caption(fig) == "left"
+    fig.suptitle("")  # an empty suptitle says nothing
+    assert figure_caption(fig) == "left"
+    fig.suptitle("whole figure")
+    assert figure_caption(fig) == "whole figure"
+
+
+def test_png_caption_reads_plain_text_titles_and_says_none_without_one() -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    image = Image.new("RGB", (2, 2))
+    plain, titled = io.BytesIO(), io.BytesIO()
+    image.save(plain, format="PNG")
+    info = PngInfo()
+    info.add_text("Author", "someone")   # another text chunk first: skipped
+    info.add_text("Title", "café 3")     # a tEXt chunk (Latin-1)
+    image.save(titled, format="PNG", pnginfo=info)
+    assert png_caption(plain.getvalue()) is None
+    assert png_caption(titled.getvalue()) == "café 3"
+    assert png_caption(memoryview(titled.getvalue())) == "café 3"
+
+
+def test_encode_png_is_a_valid_rgb_image_without_a_title_when_no_caption() -> None:
+    view = Wave()
+    view.draw(phase=0.3)
+    view.canvas.draw()
+    png = encode_png(view.canvas)
+    image = Image.open(io.BytesIO(png))
+    width, height = view.canvas.get_width_height(physical=True)
+    assert image.size == (width, height) == (400, 300) and image.mode == "RGB"
+    assert png_caption(png) is None and "Title" not in image.info
+    # the compression level changes the size, never the pixels
+    fast, small = encode_png(view.canvas, level=0), encode_png(view.canvas, level=9)
+    assert len(fast) > len(small)
+    assert np.array_equal(_pixels(fast), _pixels(small)) and np.array_equal(_pixels(fast), _pixels(png))
+
+
+def test_freeze_makes_parameter_values_hashable() -> None:
+    from resnet_tutorial.live import _freeze
+
+    assert _freeze([1, [2, 3]]) == (1, (2, 3)) and _freeze((1, [2])) == (1, (2,))
+    assert _freeze({1, 2}) == frozenset({1, 2}) and _freeze(frozenset({(1,)})) == frozenset({(1,)})
+    assert _freeze([{3}]) == (frozenset({3}),)
+    assert _freeze("relu") == "relu" and _freeze(2.5) == 2.5
+    with pytest.raises(TypeError):
+        _freeze({"a": 1})
+
+
+# --------------------------------------------------------------------------- RunPlot: what the learner sees
+class TwoPanels(RunPlot):
+    panels = (Panel("loss", yscale="log", legend="lower left"), Panel("accuracy (%)", ylim=(0, None), title="test"))
+    xlabel = "epoch"
+    x_start, x_pad = 1.0, 0.5
+
+    def train(self, losses=(0.5, 0.02), accs=(40.0, 73.0), x_max: float = 2, label: str = "run") -> None:
+        self.start(label, x_max)
+        for i, (loss, acc) in enumerate(zip(losses, accs), start=1):
+            self.add("train", i, loss)
+            self.add("test", i, acc, panel=1, style="--", marker="o")
+
+
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
+
+
+def test_run_plot_axes_follow_the_panels_and_the_data() -> None:
+    view = TwoPanels()
+    assert view.run() == "done"
+    loss, acc = view.axes
+    assert loss.get_yscale() == "log" and acc.get_yscale() == "linear" and acc.get_title() == "test"
+    assert loss.get_xlabel() == acc.get_xlabel() == "epoch" and acc.get_ylabel() == "accuracy (%)"
+    assert loss.get_xlim() == acc.get_xlim() == (1.0, 2.5)          # x_start to x_max + x_pad
+    assert loss.get_ylim() == pytest.approx((1e-2, 1.0))            # whole decades around 0.02 .. 0.5
+    assert acc.get_ylim() == (0.0, 80.0)                            # fixed bottom, round top above 73
+    assert view.axes[0].get_legend()._loc == 3                      # "lower left"
+    assert _legend_texts(loss) == ["train"] and _legend_texts(acc) == ["test"]
+    line = view.series["test"].line
+    assert line.get_linestyle() == "--" and line.get_marker() == "o" and list(line.get_ydata()) == [40.0, 73.0]
+    assert view.series["train"].line.get_linestyle() == "-" and view.series["train"].line.get_marker() == "None"
+
+
+def test_a_log_panel_spans_at_least_one_decade_and_ignores_non_positive_values() -> None:
+    view = TwoPanels()
+    view.run(losses=(0.2, 0.3), accs=(1.0, 2.0))
+    assert view.axes[0].get_ylim() == pytest.approx((0.1, 1.0))
+    view = TwoPanels()
+    view.run(losses=(0.0, 0.3), accs=(1.0, 2.0))   # a zero loss cannot be shown on a log axis
+    assert view.axes[0].get_ylim() == pytest.approx((0.1, 1.0))
+    view = TwoPanels()
+    view.run(losses=(0.0, -1.0), accs=(1.0, 2.0))  # nothing positive: the axis keeps its limits
+    assert view.series["train"].ys == [0.0, -1.0]
+
+
+def test_earlier_runs_keep_their_colour_fade_and_widen_the_x_axis() -> None:
+    view = TwoPanels()
+    view.run(x_max=5, label="long")
+    colors = {name: s.line.get_color() for name, s in view.series.items()}
+    assert colors == {"train": "C0", "test": "C1"}                  # colours in order of first use
+    view.run(x_max=2, label="short")
+    assert {name: s.line.get_color() for name, s in view.series.items()} == colors
+    faded = view.runs[0]["series"]["train"].line
+    assert faded.get_alpha() == view.faded_alpha and faded.get_label() == "_faded" and faded.get_linewidth() == 1.0
+    assert view.series["train"].line.get_alpha() is None
+    assert view.axes[0].get_xlim() == (1.0, 5.5)                    # the earlier run reached epoch 5
+    assert _legend_texts(view.axes[0]) == ["train", "earlier runs (faded)"]
+    assert view.runs[0]["label"] == "long" and view.label == "short"
+    view.clear()
+    assert _legend_texts(view.axes[0]) == ["train"] and view.axes[0].get_xlim() == (1.0, 2.5)
+
+
+def test_a_diverged_series_stops_and_says_where() -> None:
+    view = TwoPanels()
+    view.run(losses=(0.5, float("nan"), 0.1), accs=(10.0, 20.0, 30.0), x_max=3)
+    s = view.series["train"]
+    assert s.xs == [1.0] and s.ys == [0.5] and s.diverged        # the point after NaN is not added either
+    assert s.label == "train (diverged at epoch 2)"
+    assert _legend_texts(view.axes[0]) == ["train (diverged at epoch 2)"]
+    view.run(losses=(0.5, float("inf")), accs=(10.0, 20.0))
+    assert view.series["train"].label == "train (diverged at epoch 2)"
+
+
+def test_run_plot_refuses_bad_ranges_and_panels() -> None:
+    view = TwoPanels()
+    with pytest.raises(ValueError, match=r"x_max must be > 0 \(the last step or epoch of the run\), got 0"):
+        view.start("r", 0)
+    view.start("r", 3)
+    with pytest.raises(ValueError, match=r"panel must be 0\.\.1 \(2 panels\), got 2"):
+        view.add("grad", 1, 1.0, panel=2)
+    with pytest.raises(ValueError, match=r"panel must be 0\.\.1 \(2 panels\), got -1"):
+        view.add("grad", 1, 1.0, panel=-1)
+
+
+def test_the_status_line_tells_how_a_run_ended() -> None:
+    view = TwoPanels()
+    view.start("warm-up", 4)
+    assert view._status.get_text() == "warm-up: starting" == view.caption()
+    view.run()
+    assert view.timings["run_s"] > 0
+
+    class Interrupted(TwoPanels):
+        def train(self, **params) -> None:
+            self.start("long run", 9)
+            self.add("train", 1, 0.4)
+            raise KeyboardInterrupt
+
+    view = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        view.run()
+    assert view.caption() == "long run: interrupted" and view.series["train"].xs == [1.0]
+
+    class Stopped(TwoPanels):
+        def train(self, **params) -> None:
+            self.start("long run", 9)
+            self.stop.set()
+            self.add("train", 3, 0.4, check=False)   # belongs with the epoch: added anyway
+            self.add("train", 4, 0.3)
+
+    view = Stopped()
+    assert view.run() == "stopped"
+    assert view.caption() == "long run: stopped at epoch 4 (Stop pressed)" and view.series["train"].xs == [3.0]
+    fresh = TwoPanels()
+    fresh.stop.set()                  # a Stop pressed after the last run ended
+    assert fresh.run() == "done"      # does not stop the next one
+
+
+def test_a_frame_goes_to_the_sink_at_start_flush_and_end() -> None:
+    frames: list[bytes] = []
+    view = TwoPanels()
+    view.go_live()
+    view.sink = frames.append
+    view.interval_s = 1e9                     # no frames between the points
+    view.run()
+    # start sends one, the end sends one; every one is a PNG carrying the status line
+    assert len(frames) == 2 and all(f.startswith(b"\x89PNG") for f in frames)
+    assert png_caption(frames[0]) == "run: starting"
+    view.interval_s = 0.0                     # every point sends a frame
+    frames.clear()
+    view.run()
+    assert len(frames) == 1 + 4 + 1
+
+
+def test_live_figure_cache_and_unhashable_parameters() -> None:
+    calls = []
+
+    class Counting(Wave):
+        def compute(self, phase: float = 0.0, amp: float = 1.0, extra=None) -> np.ndarray:
+            calls.append(phase)
+            return super().compute(phase, amp)
+
+        def update(self, data, phase: float = 0.0, amp: float = 1.0, extra=None) -> None:
+            super().update(data, phase, amp)
+
+    view = Counting()
+    view.draw(phase=1.0)
+    view.draw(phase=1.0)
+    view.draw(phase=1.0, extra={"a": 1})      # a dict cannot be a cache key: computed every time
+    view.draw(phase=1.0, extra={"a": 1})
+    assert calls == [1.0, 1.0, 1.0]
+    view.cache_size = 0                        # no cache at all
+    view.draw(phase=2.0)
+    view.draw(phase=2.0)
+    assert calls == [1.0, 1.0, 1.0, 2.0, 2.0] and len(view._cache) == 1
+    assert set(view.timings) == {"compute_s", "update_s"}
+
+
+def test_dynamic_forget_and_set_text() -> None:
+    view = Wave()
+    view.draw()
+    extra = view.ax.text(0, 0, "x")
+    assert view.dynamic(extra) is extra and view.dynamic(extra, view.line) == (extra, view.line)
+    assert view._dynamic.count(extra) == 1      # registered once
+    view.go_live()
+    assert extra.get_animated() and view.line.get_animated() and view.live
+    late = view.ax.text(1, 1, "late")
+    view.dynamic(late)
+    assert late.get_animated()                  # registered after go_live: animated at once
+    view.forget(extra)
+    assert extra not in view._dynamic and extra.figure is None and extra not in view.ax.texts
+    view.forget(view.ax.text(2, 2, "never registered"))
+    assert [t.get_text() for t in view.ax.texts] == ["phase 0", "late"]
+    still = Wave()
+    still.draw()
+    still.canvas.draw()
+    assert not still.label.stale
+    LiveFigure.set_text(still.label, "phase 0")  # the same text: nothing becomes stale
+    assert not still.label.stale
+    LiveFigure.set_text(still.label, "phase 1")
+    assert still.label.get_text() == "phase 1" and still.label.stale
+
+
+def test_a_figure_that_is_not_live_draws_in_full_every_frame() -> None:
+    view = Wave()
+    view.frame(phase=0.0)
+    view.frame(phase=1.0)
+    assert (view.full_draws, view.blits) == (2, 0) and not view.live
+    assert set(view.timings) == {"compute_s", "update_s", "draw_s", "encode_s"}
+
+
+def test_tight_layout_runs_once_after_the_first_update() -> None:
+    class Tight(Wave):
+        tight = True
+        figsize = (3.0, 2.0)
+
+        def build(self, fig) -> None:
+            super().build(fig)
+            fig.subplots_adjust(left=0.4)
+
+    view = Tight()
+    view.draw(phase=0.0)
+    left = view.ax.get_position().x0
+    assert left < 0.4                              # tight_layout moved the axes from the fixed 0.4
+    view.fig.subplots_adjust(left=0.45)
+    view.draw(phase=1.0)                           # not again on later updates
+    assert view.ax.get_position().x0 == pytest.approx(0.45)
+    plain = Wave()
+    plain.draw(phase=0.0)
+    assert plain.ax.get_position().x0 == pytest.approx(0.15)

@@ -192,6 +192,8 @@ def test_fit_recipe_trains_and_returns_the_history():
     assert h.train_loss.iloc[-1] < h.train_loss.iloc[0]
     assert len(run.train_loader.images) == 80 and len(run.test_loader.images) == 30
     assert h.test_acc.between(0, 1).all() and run.evaluate()["acc"] == pytest.approx(h.test_acc.iloc[-1])
+    hits = h.test_acc * 30  # 30 test images: each epoch's accuracy is a whole number of hits over 30
+    assert ((hits - hits.round()).abs() < 1e-6).all()
     assert h.attrs["recipe"]["name"] == "short" and h.attrs["recipe"]["changes"]["epochs"] == 3
     # without per-epoch tests the history has no test numbers
     quiet = recipes.fit_recipe(recipe, device="cpu", progress=False, test_each_epoch=False, epochs=1)
