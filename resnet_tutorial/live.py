@@ -441,6 +441,7 @@ class RunPlot(LiveFigure):
         self._color_of: dict[str, str] = {}
         self._legend_dirty = False
         self._last_frame = 0.0
+        self._started = time.perf_counter()
         self._status: Any = None
 
     # ------------------------------------------------------------------ to override
@@ -478,6 +479,7 @@ class RunPlot(LiveFigure):
             self._ensure_built()
             self._retire_current()
             self.label, self.x_max = label, float(x_max)
+            self._started = time.perf_counter()
             self.note(f"{label}: starting")
             self._refresh()
         self.flush()
@@ -504,6 +506,20 @@ class RunPlot(LiveFigure):
                     s.label = f"{series} (diverged at {self.xlabel} {x:g})"
                     self._legend_dirty = True
         self.tick()
+
+    def elapsed_s(self) -> float:
+        """Seconds since the run's :meth:`start` (for "done in N s")."""
+        return time.perf_counter() - self._started
+
+    def seconds_left(self, done: float, total: float) -> float:
+        """About how long the run needs still: the time since :meth:`start`, scaled by the work left.
+
+        ``done`` and ``total`` are in any unit of work (steps, or steps weighted by depth);
+        before any work is done there is no estimate (``inf``).
+        """
+        if not done > 0:
+            return math.inf
+        return self.elapsed_s() * max(total / done - 1.0, 0.0)
 
     def check_stop(self, x: float) -> None:
         """Raise :class:`StopRun` if Stop was pressed (``x``: where the run is, for the message)."""

@@ -532,3 +532,29 @@ def test_tight_layout_runs_once_after_the_first_update() -> None:
     plain = Wave()
     plain.draw(phase=0.0)
     assert plain.ax.get_position().x0 == pytest.approx(0.15)
+
+
+def test_seconds_left_scales_the_time_so_far_by_the_work_left(monkeypatch) -> None:
+    import resnet_tutorial.live as live
+
+    now = [100.0]
+    monkeypatch.setattr(live.time, "perf_counter", lambda: now[0])
+    view = RunPlot.__new__(RunPlot)
+    view._started = live.time.perf_counter()     # started at 100 s
+    now[0] = 130.0
+    assert view.elapsed_s() == 30.0
+    assert view.seconds_left(1, 4) == 90.0      # a quarter done in 30 s: three quarters take 90 s more
+    assert view.seconds_left(4, 4) == 0.0 and view.seconds_left(0, 4) == float("inf")
+    assert view.seconds_left(5, 4) == 0.0      # more done than planned: nothing left, never negative
+
+
+def test_start_resets_the_clock_of_seconds_left() -> None:
+    import time
+
+    view = TwoPanels()
+    view._started -= 1000.0
+    view.start("r", 2)
+    assert view.elapsed_s() < 5.0
+    assert 0.0 <= view.seconds_left(1, 2) < 5.0
+    time.sleep(0.01)
+    assert view.seconds_left(1, 3) > view.seconds_left(1, 2) > 0.0

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from torch import nn
 
 from ..blocks import BasicBlock, Bottleneck, ConvBlock

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -425,7 +424,7 @@ class LiveDegradationRun(RunPlot):
                     self._color_of[f"{FAMILY_NAMES[kind]}-{depth}: {part}"] = depth_color(depth)
         per_epoch = -(-10 * per_class // batch_size)
         work = {f"{k}{d}": d * epochs * per_epoch for d in depths for k in KINDS}  # cost ~ depth × steps
-        done = {"work": 0.0, "t0": time.perf_counter()}
+        done = {"work": 0.0}
         rows: list[dict[str, Any]] = []
         self.table = pd.DataFrame(rows)
 
@@ -433,7 +432,7 @@ class LiveDegradationRun(RunPlot):
             x = info["epoch"] - 1 + info["batch"] / per_epoch
             self.check_stop(x)
             done["work"] += work[model] / (epochs * per_epoch)
-            left = (time.perf_counter() - done["t0"]) * (sum(work.values()) / done["work"] - 1)
+            left = self.seconds_left(done["work"], sum(work.values()))
             self.note(f"{self.label}: {_pretty(model)} epoch {info['epoch']}, step {info['batch']} of "
                       f"{per_epoch}; about {left:.0f} s left")
             self.tick()
@@ -453,7 +452,7 @@ class LiveDegradationRun(RunPlot):
                         batch_size=batch_size, seed=seed, progress=False, on_step=on_step,
                         on_epoch_end=on_epoch_end)
         last = {k: last_epoch_errors(self.table, k) for k in KINDS}
-        self.note(f"done in {time.perf_counter() - done['t0']:.0f} s. Training error, last epoch: " + "; ".join(
+        self.note(f"done in {self.elapsed_s():.0f} s. Training error, last epoch: " + "; ".join(
             f"{FAMILY_NAMES[k]} " + " → ".join(f"{100 * e:.0f} %" for e in last[k].values()) for k in KINDS)
             + f" (depths {', '.join(map(str, depths))})")
 

@@ -602,7 +602,7 @@ class NoBNRun(RunPlot):
         self.start(f"ResNet-{depth}, lr {lr:g}, batch {batch_size}", steps)
         curves, summary = [], []
         self.curves, self.summary = pd.DataFrame(), pd.DataFrame()
-        t0, total = time.perf_counter(), steps * len(NOBN_VARIANTS)
+        total = steps * len(NOBN_VARIANTS)
 
         above: dict[str, str] = {}
 
@@ -614,7 +614,7 @@ class NoBNRun(RunPlot):
                 self.series[name].line.set(marker="^", markersize=7, clip_on=False)  # seen even as one point
                 self._legend_dirty = True
             done = steps * list(NOBN_VARIANTS).index(name) + step
-            left = (time.perf_counter() - t0) * (total / done - 1)
+            left = self.seconds_left(done, total)
             self.note(f"{self.label}: {name}, step {step} of {steps}; about {left:.0f} s left")
 
         for name, kw in NOBN_VARIANTS.items():
@@ -632,7 +632,7 @@ class NoBNRun(RunPlot):
             self.flush()
         ok = self.summary.dropna(subset=["final_loss"]).sort_values("final_loss")
         best = f"lowest final loss {ok.final_loss.iloc[0]:.2f}: {ok.variant.iloc[0]}" if len(ok) else "every run diverged"
-        self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s; {best}; "
+        self.note(f"{self.label}: done in {self.elapsed_s():.0f} s; {best}; "
                   f"{len(self.summary) - len(ok)} of {len(self.summary)} diverged")
 
 

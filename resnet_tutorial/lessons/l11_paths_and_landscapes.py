@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -607,7 +606,6 @@ class TwinsRun(RunPlot):
         self.start(f"ResNet-{depth} vs plain-{depth}, {steps} steps", steps)
         self.nets = {}
         recent: dict[str, list[float]] = {}
-        t0 = time.perf_counter()
 
         def on_step(kind: str, step: int, loss: float) -> None:
             name = f"{'ResNet' if kind == 'resnet' else 'plain'}-{depth}"
@@ -620,15 +618,14 @@ class TwinsRun(RunPlot):
             self.series[f"{name}: every step"].line.set(lw=0.5, alpha=0.45)
             self.add(name, step, sum(last) / len(last))
             done = step + (steps if kind == "plain" else 0)
-            self.note(f"{self.label}: {name}, step {step}; about "
-                      f"{(time.perf_counter() - t0) * (2 * steps / done - 1):.0f} s left")
+            self.note(f"{self.label}: {name}, step {step}; about {self.seconds_left(done, 2 * steps):.0f} s left")
 
         for kind in ("resnet", "plain"):  # one call per net: a stopped run keeps the ResNet
             self.nets.update(train_twins(depth, steps, batch_size, per_class, lr, seed, kinds=(kind,),
                                          progress=False, on_step=on_step))
             self.flush()
         means = {k: v[-1] for k, v in ((k, s.ys) for k, s in self.series.items() if ":" not in k)}
-        self.note(f"{self.label}: done in {time.perf_counter() - t0:.0f} s · mean of the last {self.smooth} steps: "
+        self.note(f"{self.label}: done in {self.elapsed_s():.0f} s · mean of the last {self.smooth} steps: "
                   + ", ".join(f"{k.split('-')[0]} {v:.2f}" for k, v in means.items()))
 
     def pair(self) -> dict[str, CifarResNet]:
