@@ -177,8 +177,8 @@ class _ShapeRecorder:
     def post_hook(self, module: nn.Module, args: Any, output: Any) -> None:
         idx = self.open_rows[id(module)].pop()
         self.rows[idx]["output_shape"] = _shape_of(output)
-        if self.active and self.active[-1] == idx:
-            self.active.pop()
+        # this call has finished, and so have the calls inside it that raised an error its forward caught
+        del self.active[self.active.index(idx):]
 
     def failure(self, x: torch.Tensor, err: Exception) -> ValueError:
         """A ValueError that names the layer the forward pass failed in."""
