@@ -575,14 +575,18 @@ class RunPlot(LiveFigure):
             self.train(**params)
         except StopRun as stop:
             outcome = "stopped"
-            self.note(f"{self.label}: {stop} (Stop pressed)")
+            self.note(f"{self._prefix()}{stop} (Stop pressed)")
         except KeyboardInterrupt:
-            self.note(f"{self.label}: interrupted")
+            self.note(f"{self._prefix()}interrupted")
             self._finish()
             raise
         self._finish()
         self.timings["run_s"] = time.perf_counter() - t0
         return outcome
+
+    def _prefix(self) -> str:
+        """``"label: "`` for the status line, or nothing before the run has started."""
+        return f"{self.label}: " if self.label else ""
 
     def _finish(self) -> None:
         with self.lock:

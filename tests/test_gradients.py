@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib
 import numpy as np
@@ -364,3 +365,430 @@ def test_update_ratios_stop_when_training_diverges() -> None:
     assert at is not None and 1 < at <= 50
     assert df["step"].max() == at - 1
     assert np.isfinite(df["loss"]).all()
+
+
+# =========================================================================== exact values, edge cases, messages
+# (added for mutation testing: each test pins a documented fact with a value computed here by hand)
+
+
+class DetachedFirst(nn.Module):
+    """The first layer runs in the forward pass, but its output is detached: no gradient reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(5, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.first(x).detach()))
+
+
+class PassThroughSigmoid(nn.Sigmoid):
+    """Counts as a sigmoid but outputs its input, so a test can put outputs exactly on the thresholds."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class PassThroughTanh(nn.Tanh):
+    """Counts as a tanh but outputs its input, so a test can put outputs exactly on the threshold."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+STATS_COLUMNS = ["index", "layer", "type", "mean", "std", "frac_zero", "frac_dead_units", "frac_saturated"]
+RATIO_COLUMNS = ["step", "index", "layer", "type", "ratio", "log10_ratio", "loss"]
+
+
+# --------------------------------------------------------------------------- input checks (all diagnostics)
+def test_non_tensor_inputs_message_names_the_function_and_the_type() -> None:
+    x, y = _batch()
+    with pytest.raises(ValueError, match=r"^grad_norms: inputs must be a torch\.Tensor batch, got ndarray$"):
+        diagnostics.grad_norms(Reordered(), x.numpy(), y)
+    with pytest.raises(ValueError, match=r"^activation_stats: inputs must be a torch\.Tensor batch, got list$"):
+        diagnostics.activation_stats(nn.Sequential(nn.ReLU()), x.tolist())
+    with pytest.raises(ValueError, match=r"^update_to_data_ratios: inputs must be a torch\.Tensor batch, got ndarray$"):
+        diagnostics.update_to_data_ratios(nn.Linear(5, 3), [(x.numpy(), y)], steps=1, progress=False)
+
+
+def test_inputs_without_batch_dimension_message_gives_the_shape() -> None:
+    with pytest.raises(ValueError, match=r"^grad_norms: inputs need a batch dimension first, got shape \(5,\)$"):
+        diagnostics.grad_norms(Reordered(), torch.randn(5), torch.zeros(1, dtype=torch.long))
+
+
+def test_integer_inputs_stay_integer_and_uint8_images_become_float() -> None:
+    # token ids for an embedding must not be turned into floats
+    torch.manual_seed(0)
+    emb = nn.Sequential(nn.Embedding(6, 3), nn.ReLU())
+    ids = torch.tensor([[0, 5], [2, 2]])
+    df = diagnostics.activation_stats(emb, ids)
+    relu_out = emb[0].weight.detach()[ids].clamp(min=0)
+    assert df.loc[0, "mean"] == pytest.approx(float(relu_out.double().mean()), rel=1e-12)
+    # uint8 pixels are cast to the model's dtype (float64 here) before the forward pass
+    lin = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU()).double()
+    pixels = torch.tensor([[[0, 255], [17, 128]], [[3, 4], [250, 9]]], dtype=torch.uint8)
+    df = diagnostics.activation_stats(lin, pixels)
+    with torch.no_grad():
+        ref = torch.relu(pixels.reshape(2, 4).double() @ lin[1].weight.T + lin[1].bias)
+    assert df.loc[0, "mean"] == pytest.approx(float(ref.mean()), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- grad_norms
+def test_grad_norms_type_and_numel_columns_are_hand_counts() -> None:
+    x, y = _batch()
+    df = diagnostics.grad_norms(Reordered(), x, y)
+    assert list(df["type"]) == ["Linear", "Linear"]
+    assert list(df["numel"]) == [5 * 8, 8 * 3]  # inp: 8x5 weight, out: 3x8 weight
+
+
+def test_grad_norms_with_no_matching_layer_is_an_empty_table_with_the_columns() -> None:
+    x, y = _batch()
+    df = diagnostics.grad_norms(Reordered(), x, y, kinds=(nn.Conv2d,))
+    assert len(df) == 0
+    assert list(df.columns) == ["index", "layer", "type", "numel", "param_norm", "grad_norm"]
+
+
+def test_grad_norms_layer_without_gradient_is_nan_and_stale_grad_cleared() -> None:
+    torch.manual_seed(0)
+    model = DetachedFirst()
+    model.first.weight.grad = torch.ones_like(model.first.weight)  # stale, from an earlier backward
+    x, y = _batch()
+    df = diagnostics.grad_norms(model, x, y)
+    assert list(df["layer"]) == ["first", "head"]
+    assert math.isnan(df.loc[0, "grad_norm"])  # no gradient reached it: NaN, not 0 and not the stale norm
+    assert model.first.weight.grad is None
+    assert df.loc[1, "grad_norm"] > 0
+
+
+def test_grad_norms_messages_give_counts_and_the_fix() -> None:
+    x, y = _batch()
+    with pytest.raises(ValueError, match=r"^grad_norms: 16 inputs but 15 targets; give one target per input$"):
+        diagnostics.grad_norms(Reordered(), x, y[:-1])
+    with pytest.raises(ValueError, match=r"^grad_norms: targets must be a torch\.Tensor, got list$"):
+        diagnostics.grad_norms(Reordered(), x, y.tolist())
+    per_sample = nn.CrossEntropyLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"^grad_norms: loss_fn must return a scalar \(use reduction='mean'\)$"):
+        diagnostics.grad_norms(Reordered(), x, y, loss_fn=per_sample)
+
+
+# --------------------------------------------------------------------------- activation_stats
+def test_activation_stats_columns_index_and_empty_table() -> None:
+    x = torch.tensor([[1.0, -2.0], [3.0, 0.5]])
+    df = diagnostics.activation_stats(nn.Sequential(nn.ReLU(), nn.Tanh()), x)
+    assert list(df.columns) == STATS_COLUMNS  # no samples column unless asked for
+    assert list(df["index"]) == [0, 1]
+    assert list(df["type"]) == ["ReLU", "Tanh"]
+    # a model without activation modules: no rows, but the same columns
+    empty = diagnostics.activation_stats(nn.Sequential(nn.Linear(2, 2)), x)
+    assert len(empty) == 0 and list(empty.columns) == STATS_COLUMNS
+    empty = diagnostics.activation_stats(nn.Sequential(nn.Linear(2, 2)), x, samples=True)
+    assert list(empty.columns) == STATS_COLUMNS + ["samples"]
+
+
+def test_activation_stats_empty_kinds_message() -> None:
+    message = r"^activation_stats: kinds must name at least one activation module class, e\.g\. \(nn\.ReLU,\)$"
+    with pytest.raises(ValueError, match=message):
+        diagnostics.activation_stats(nn.Sequential(nn.ReLU()), torch.ones(2, 2), kinds=())
+
+
+def test_activation_stats_std_of_one_and_two_values() -> None:
+    relu = nn.Sequential(nn.ReLU())
+    one = diagnostics.activation_stats(relu, torch.tensor([[2.0]])).iloc[0]
+    assert one["mean"] == 2.0 and one["std"] == 0.0  # a single value has no spread (not NaN)
+    two = diagnostics.activation_stats(relu, torch.tensor([[1.0, 4.0]])).iloc[0]
+    assert two["std"] == pytest.approx(math.sqrt(((1 - 2.5) ** 2 + (4 - 2.5) ** 2) / 1))  # unbiased, n - 1 = 1
+
+
+def test_activation_stats_flat_output_has_no_units_and_relu_has_no_saturation() -> None:
+    model = nn.Sequential(nn.Flatten(0), nn.ReLU())  # the ReLU sees a 1-D tensor of 6 values
+    df = diagnostics.activation_stats(model, torch.tensor([[1.0, -1.0, 0.0], [2.0, 3.0, -4.0]]))
+    row = df.iloc[0]
+    assert row["frac_zero"] == pytest.approx(3 / 6)
+    assert df["frac_dead_units"].dtype == np.float64 and np.isnan(row["frac_dead_units"])
+    assert df["frac_saturated"].dtype == np.float64 and np.isnan(row["frac_saturated"])
+
+
+def test_activation_stats_saturation_thresholds_are_strict() -> None:
+    # outputs exactly on 0.03 / 0.97 are not saturated; just past them they are
+    sig = torch.tensor([[0.03, 0.97, 0.0299, 0.9701, 0.5]])
+    row = diagnostics.activation_stats(nn.Sequential(PassThroughSigmoid()), sig).iloc[0]
+    assert row["frac_saturated"] == pytest.approx(2 / 5)
+    tanh = torch.tensor([[0.97, -0.97, 0.9701, -0.9701, 0.0]])
+    row = diagnostics.activation_stats(nn.Sequential(PassThroughTanh()), tanh).iloc[0]
+    assert row["frac_saturated"] == pytest.approx(2 / 5)
+
+
+def test_activation_stats_samples_are_2000_reproducible_and_leave_the_global_rng() -> None:
+    relu = nn.Sequential(nn.ReLU())
+    x = torch.arange(1.0, 2501.0).reshape(25, 100)  # 2500 distinct positive outputs
+    df = assert_untouched(lambda: diagnostics.activation_stats(relu, x, samples=True), relu)
+    s = df.loc[0, "samples"]
+    assert len(s) == 2000 and len(np.unique(s)) == 2000
+    assert set(s.tolist()) <= set(x.reshape(-1).tolist())
+    again = diagnostics.activation_stats(relu, x, samples=True).loc[0, "samples"]
+    seed0 = diagnostics.activation_stats(relu, x, samples=True, seed=0).loc[0, "samples"]
+    seed1 = diagnostics.activation_stats(relu, x, samples=True, seed=1).loc[0, "samples"]
+    assert np.array_equal(s, again) and np.array_equal(s, seed0)  # the default seed is 0
+    assert not np.array_equal(s, seed1)
+
+
+def test_activation_stats_samples_keep_every_value_in_order_when_they_fit() -> None:
+    x = torch.arange(1.0, 13.0).reshape(3, 4)
+    s = diagnostics.activation_stats(nn.Sequential(nn.ReLU()), x, samples=True, max_samples=12).loc[0, "samples"]
+    assert np.array_equal(s, x.reshape(-1).numpy())
+
+
+# --------------------------------------------------------------------------- fit_exponential / ExponentialFit
+def test_fit_exponential_r2_of_an_imperfect_fit_by_hand() -> None:
+    # log10 norms 0, 1, 1 at x = 0, 1, 2: least-squares slope 1/2, intercept 1/6;
+    # residuals -1/6, 1/3, -1/6 (sum of squares 1/6); total sum of squares 2/3; R² = 1 - (1/6)/(2/3) = 0.75
+    fit = diagnostics.fit_exponential([0, 1, 2], [1.0, 10.0, 10.0])
+    assert fit.log10_slope == pytest.approx(0.5, rel=1e-12)
+    assert fit.log10_intercept == pytest.approx(1 / 6, rel=1e-12)
+    assert fit.factor == pytest.approx(10**0.5, rel=1e-12)
+    assert fit.r2 == pytest.approx(0.75, rel=1e-12)
+    assert str(fit) == "the gradient grows by a factor of 3.16 per layer (R² = 0.750)"
+
+
+def test_fit_exponential_constant_norms_give_factor_one_and_r2_one() -> None:
+    fit = diagnostics.fit_exponential([0, 1, 2], [10.0, 10.0, 10.0])  # no variation to explain
+    assert fit.r2 == 1.0
+    assert fit.factor == pytest.approx(1.0, abs=1e-12)
+    assert fit.log10_intercept == pytest.approx(1.0, abs=1e-12)
+
+
+def test_fit_exponential_two_points_are_enough_and_repeated_x_is_not() -> None:
+    fit = diagnostics.fit_exponential([0, 1], [1.0, 0.5])
+    assert fit.factor == pytest.approx(0.5, rel=1e-12)
+    fit = diagnostics.fit_exponential([0, 1, 1], [1.0, 0.5, 0.5])
+    assert fit.factor == pytest.approx(0.5, rel=1e-12)
+    with pytest.raises(ValueError, match=r"^fit_exponential needs at least two distinct x values$"):
+        diagnostics.fit_exponential([1, 1], [1.0, 2.0])
+
+
+def test_fit_exponential_messages_show_the_bad_points() -> None:
+    with pytest.raises(ValueError, match=r"^fit_exponential: 3 x values but 2 norms$"):
+        diagnostics.fit_exponential([0, 1, 2], [1.0, 2.0])
+    # integer input is reported as floats; only the first three bad points are shown
+    with pytest.raises(ValueError, match=r"got \[0\.\] at x = \[1\.\] "):
+        diagnostics.fit_exponential([0, 1, 2], [1, 0, 4])
+    with pytest.raises(
+        ValueError,
+        match=r"^fit_exponential: norms must be positive and finite; got \[0\. 0\. 0\.\] at x = \[0\. 1\. 2\.\] "
+        r"\(underflow\? build the model in float64, or drop those points\)$",
+    ):
+        diagnostics.fit_exponential([0, 1, 2, 3, 4], [0, 0, 0, 0, 1])
+
+
+def test_exponential_fit_text_for_growth_shrinkage_and_no_change() -> None:
+    fit = diagnostics.ExponentialFit
+    shrinking = fit(0.25, math.log10(0.25), 0.0, 0.99)
+    assert str(shrinking) == "the gradient shrinks by a factor of 4 per layer (R² = 0.990)"
+    assert str(fit(1.5, math.log10(1.5), 0.0, 1.0)) == "the gradient grows by a factor of 1.5 per layer (R² = 1.000)"
+    assert str(fit(1.0, 0.0, 0.0, 1.0)) == "the gradient grows by a factor of 1 per layer (R² = 1.000)"
+
+
+def test_exponential_fit_predict_works_in_float64_for_float32_x() -> None:
+    fit = diagnostics.fit_exponential(np.arange(10), 3.0 * 0.3**np.arange(10))
+    k32 = torch.arange(10, dtype=torch.float32)  # e.g. layer indices as a float32 tensor
+    pred = fit.predict(k32)
+    assert pred.dtype == np.float64
+    np.testing.assert_allclose(pred, 3.0 * 0.3 ** np.arange(10.0), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- per_layer_factor
+def _grads(norms: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"index": range(len(norms)), "grad_norm": norms})
+
+
+def test_per_layer_factor_leaves_out_only_the_head() -> None:
+    # hidden layers 0, 1, 2 are 2, 1, 0 layers back: log10 norms -2, -1, 1 -> slope -3/2 (by hand)
+    fit = diagnostics.per_layer_factor(_grads([1e-2, 1e-1, 1e1, 77.0]))
+    assert fit.log10_slope == pytest.approx(-1.5, rel=1e-12)
+    assert fit.factor == pytest.approx(10**-1.5, rel=1e-12)
+
+
+def test_per_layer_factor_keeps_the_head_when_there_are_only_two_rows() -> None:
+    assert diagnostics.per_layer_factor(_grads([0.1, 1.0])).factor == pytest.approx(0.1, rel=1e-12)
+    # with three rows the head is dropped: 0.01 and 0.1 remain
+    assert diagnostics.per_layer_factor(_grads([0.01, 0.1, 123.0])).factor == pytest.approx(0.1, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- layer_jacobians / chain_rule_check
+def _tanh_net() -> tuple[nn.Sequential, torch.Tensor]:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double(), torch.tensor(
+        [0.5, -1.0, 2.0], dtype=torch.float64
+    )
+
+
+def _by_hand(model: nn.Sequential, x: torch.Tensor, target: int) -> dict[str, torch.Tensor]:
+    """Activations and input gradients of Linear -> Tanh -> Linear -> cross-entropy, written out."""
+    w1, b1, w2, b2 = (p.detach() for p in (model[0].weight, model[0].bias, model[2].weight, model[2].bias))
+    a1 = w1 @ x + b1
+    a2 = torch.tanh(a1)
+    a3 = w2 @ a2 + b2
+    g3 = torch.softmax(a3, 0) - nn.functional.one_hot(torch.tensor(target), 2).double()
+    g2 = g3 @ w2
+    g1 = g2 * (1 - a2**2)
+    g0 = g1 @ w1
+    return {"a1": a1, "a2": a2, "g0": g0, "g1": g1, "g2": g2, "dtanh": 1 - a2**2}
+
+
+def test_layer_jacobians_inputs_and_matrices_by_hand() -> None:
+    model, x = _tanh_net()
+    h = _by_hand(model, x, 1)
+    (n0, in0, j0), (n1, in1, j1), (n2, in2, j2) = diagnostics.layer_jacobians(model, x)
+    assert (n0, n1, n2) == ("0", "1", "2")
+    torch.testing.assert_close(in0, x)  # each layer's input, one sample without batch dimension
+    torch.testing.assert_close(in1, h["a1"])
+    torch.testing.assert_close(in2, h["a2"])
+    torch.testing.assert_close(j0, model[0].weight.detach())
+    torch.testing.assert_close(j1, torch.diag(h["dtanh"]))
+    torch.testing.assert_close(j2, model[2].weight.detach())
+    with pytest.raises(ValueError, match=r"^layer_jacobians needs an nn\.Sequential \(a chain of layers\)"):
+        diagnostics.layer_jacobians(Reordered(), torch.randn(5))
+
+
+def test_chain_rule_check_table_by_hand() -> None:
+    model, x = _tanh_net()
+    h = _by_hand(model, x, 1)
+    df = diagnostics.chain_rule_check(model, x, target=1)
+    assert list(df.columns) == [
+        "index", "layer", "jacobian_spectral_norm", "chain_grad_norm", "autograd_grad_norm", "max_abs_diff",
+    ]
+    assert list(df["index"]) == [0, 1, 2] and list(df["layer"]) == ["0", "1", "2"]
+    assert list(df.index) == [0, 1, 2]
+    w1, w2 = model[0].weight.detach(), model[2].weight.detach()
+    spectral = [torch.linalg.svdvals(w1)[0], h["dtanh"].abs().max(), torch.linalg.svdvals(w2)[0]]
+    for k, (s, g) in enumerate(zip(spectral, [h["g0"], h["g1"], h["g2"]])):
+        assert df.loc[k, "jacobian_spectral_norm"] == pytest.approx(float(s), rel=1e-10)
+        assert df.loc[k, "chain_grad_norm"] == pytest.approx(float(g.norm()), rel=1e-10)
+        assert df.loc[k, "autograd_grad_norm"] == pytest.approx(float(g.norm()), rel=1e-10)
+    assert df["max_abs_diff"].max() < 1e-12
+
+
+# --------------------------------------------------------------------------- update_to_data_ratios
+def _linear_net(dtype: torch.dtype = torch.float64) -> tuple[nn.Linear, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2).to(dtype)
+    g = torch.Generator().manual_seed(1)
+    return model, torch.randn(8, 3, generator=g).to(dtype), torch.randint(0, 2, (8,), generator=g)
+
+
+def _grad_of(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss_fn=None) -> tuple:
+    """Loss and weight/bias gradients of the linear net at (w, b), by autograd on fresh leaves."""
+    w, b = w.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
+    loss = (loss_fn or nn.functional.cross_entropy)(x @ w.T + b, y)
+    gw, gb = torch.autograd.grad(loss, [w, b])
+    return float(loss.detach()), gw, gb
+
+
+def test_update_ratios_sgd_three_steps_by_hand_and_in_place() -> None:
+    model, x, y = _linear_net()
+    w, b = model.weight.detach().clone(), model.bias.detach().clone()
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=3, lr=0.5, copy_model=False, progress=False)
+    assert list(df.columns) == RATIO_COLUMNS
+    assert list(df["type"]) == ["Linear"] * 3
+    assert df.attrs["diverged_at_step"] is None
+    for step in range(3):
+        loss, gw, gb = _grad_of(w, b, x, y)
+        assert df.loc[step, "loss"] == pytest.approx(loss, rel=1e-5)
+        assert df.loc[step, "ratio"] == pytest.approx(float(0.5 * gw.std() / w.std()), rel=1e-5)
+        w, b = w - 0.5 * gw, b - 0.5 * gb
+    # copy_model=False trained the model itself: plain SGD, no momentum
+    torch.testing.assert_close(model.weight.detach(), w, rtol=1e-5, atol=1e-6)
+
+
+def test_update_ratios_sgd_uses_lr_times_grad_even_below_float32_resolution() -> None:
+    model, x, y = _linear_net(torch.float32)
+    w0 = model.weight.detach().clone()
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, lr=1e-12, copy_model=False, progress=False)
+    assert torch.equal(model.weight.detach(), w0)  # the step was too small to change any float32 weight
+    _, gw, _ = _grad_of(w0.double(), model.bias.double(), x.double(), y)
+    expected = 1e-12 * float(gw.std() / w0.double().std())
+    assert df.loc[0, "ratio"] == pytest.approx(expected, rel=1e-4)
+    assert df.loc[0, "log10_ratio"] == pytest.approx(math.log10(expected), abs=1e-4)
+
+
+def test_update_ratios_momentum_is_the_actual_weight_change() -> None:
+    model, x, y = _linear_net()
+    w0, b0 = model.weight.detach().clone(), model.bias.detach().clone()
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=2, lr=0.5, optimizer="momentum", progress=False)
+    _, g1, gb1 = _grad_of(w0, b0, x, y)
+    w1, b1 = w0 - 0.5 * g1, b0 - 0.5 * gb1
+    _, g2, _ = _grad_of(w1, b1, x, y)
+    w2 = w1 - 0.5 * (0.9 * g1 + g2)  # velocity 0.9 * g1 + g2
+    assert df.loc[0, "ratio"] == pytest.approx(float((w1 - w0).std() / w0.std()), rel=1e-5)
+    assert df.loc[1, "ratio"] == pytest.approx(float((w2 - w1).std() / w1.std()), rel=1e-5)
+
+
+def test_update_ratios_adam_first_step_is_lr_times_sign() -> None:
+    model, x, y = _linear_net()
+    w0 = model.weight.detach().clone()
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, lr=0.01, optimizer="adam", progress=False)
+    _, g, _ = _grad_of(w0, model.bias, x, y)
+    step = 0.01 * g / (g.abs() + 1e-8)  # Adam's bias-corrected first step
+    assert df.loc[0, "ratio"] == pytest.approx(float(step.std() / w0.std()), rel=1e-6)
+
+
+def test_update_ratios_use_the_given_loss() -> None:
+    model, x, _ = _linear_net()
+    targets = torch.linspace(-1, 1, 16, dtype=torch.float64).reshape(8, 2)
+    w, b = model.weight.detach().clone(), model.bias.detach().clone()
+    df = diagnostics.update_to_data_ratios(model, [(x, targets)], steps=1, lr=0.5, loss_fn=nn.MSELoss(), progress=False)
+    loss, gw, _ = _grad_of(w, b, x, targets, nn.functional.mse_loss)
+    assert df.loc[0, "loss"] == pytest.approx(loss, rel=1e-5)
+    assert df.loc[0, "ratio"] == pytest.approx(float(0.5 * gw.std() / w.std()), rel=1e-5)
+
+
+def test_update_ratios_defaults_are_50_sgd_steps_at_lr_0_1_with_a_progress_bar(capsys) -> None:
+    model, x, y = _linear_net()
+    w, b = model.weight.detach().clone(), model.bias.detach().clone()
+    df = diagnostics.update_to_data_ratios(model, (x, y))
+    assert list(df["step"]) == list(range(1, 51))
+    _, gw, _ = _grad_of(w, b, x, y)
+    assert df.loc[0, "ratio"] == pytest.approx(float(0.1 * gw.std() / w.std()), rel=1e-5)
+    assert re.search(r"(^|\r)update ratios: ", capsys.readouterr().err)
+    diagnostics.update_to_data_ratios(model, (x, y), steps=2, progress=False)
+    assert "update ratios" not in capsys.readouterr().err
+
+
+def test_update_ratios_follow_linear_layers_not_batchnorm() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    x, y = _batch(n=8, features=3, classes=2)
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, progress=False)
+    assert list(df["layer"]) == ["0", "3"]  # BatchNorm has a weight too, but is not a Linear/Conv layer
+    assert (df["ratio"] > 0).all()
+
+
+def test_update_ratios_of_a_dead_relu_net_are_zero_with_log_minus_infinity() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[0].bias.fill_(-100.0)  # every ReLU is off for every input: no weight gradient anywhere
+    x, y = _batch(n=8, features=3, classes=2)
+    df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, progress=False)
+    assert list(df["ratio"]) == [0.0, 0.0]
+    assert list(df["log10_ratio"]) == [float("-inf"), float("-inf")]
+
+
+def test_update_ratios_without_weight_layers_is_an_empty_table() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(5, 3), nn.Flatten())  # integer ids in, no Linear or Conv
+    ids, y = torch.tensor([[0], [4], [2], [1]]), torch.tensor([0, 1, 2, 0])
+    df = diagnostics.update_to_data_ratios(model, [(ids, y)], steps=2, progress=False)
+    assert len(df) == 0 and list(df.columns) == RATIO_COLUMNS
+    assert df.attrs["diverged_at_step"] is None
+
+
+def test_update_ratios_accept_the_three_optimizer_names() -> None:
+    model, x, y = _linear_net()
+    for name in ["sgd", "momentum", "adam"]:
+        df = diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, optimizer=name, progress=False)
+        assert len(df) == 1, name
+    message = r"^update_to_data_ratios: optimizer must be 'sgd', 'momentum' or 'adam', got 'Adam'$"
+    with pytest.raises(ValueError, match=message):
+        diagnostics.update_to_data_ratios(model, [(x, y)], steps=1, optimizer="Adam", progress=False)

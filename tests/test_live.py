@@ -558,3 +558,272 @@ def test_start_resets_the_clock_of_seconds_left() -> None:
     assert 0.0 <= view.seconds_left(1, 2) < 5.0
     time.sleep(0.01)
     assert view.seconds_left(1, 3) > view.seconds_left(1, 2) > 0.0
+
+
+# --------------------------------------------------------------------------- the PNG a frame is
+def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """(tag, body) of every chunk, read by the PNG specification (checking each chunk's CRC-32)."""
+    import struct
+    import zlib
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    out, pos = [], 8
+    while pos < len(png):
+        length = int.from_bytes(png[pos:pos + 4], "big")
+        tag, body = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", png[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(tag + body), f"bad CRC in {tag!r}"
+        out.append((tag, body))
+        pos += 12 + length
+    assert pos == len(png)
+    return out
+
+
+def test_encode_png_writes_the_chunks_the_png_specification_asks_for() -> None:
+    import zlib
+
+    view = Wave()
+    view.draw(phase=0.3)
+    view.canvas.draw()
+    png = encode_png(view.canvas, "phase 0.3 · ‖g‖")
+    chunks = _chunks(png)
+    assert [tag for tag, _ in chunks] == [b"IHDR", b"iTXt", b"IDAT", b"IEND"]
+    ihdr = chunks[0][1]
+    # width 400, height 300, bit depth 8, colour type 2 (RGB), compression 0, filter 0, no interlace
+    assert ihdr == (400).to_bytes(4, "big") + (300).to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    # keyword, NUL, not compressed (0), method 0, empty language and translated keyword, the UTF-8 text
+    assert chunks[1][1] == b"Title\x00\x00\x00\x00\x00" + "phase 0.3 · ‖g‖".encode("utf-8")
+    rows = zlib.decompress(chunks[2][1])
+    assert len(rows) == 300 * (1 + 3 * 400) and rows[::1 + 3 * 400] == bytes(300)  # each row: filter byte 0
+    assert chunks[3] == (b"IEND", b"") and png.endswith(b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_encode_png_on_a_high_dpi_canvas_keeps_every_physical_pixel() -> None:
+    view = Wave()
+    view.draw(phase=0.3)
+    view.canvas._set_device_pixel_ratio(2)   # what a HiDPI backend does: twice the pixels each way
+    view.canvas.draw()
+    image = Image.open(io.BytesIO(encode_png(view.canvas)))
+    assert image.size == (800, 600)
+    assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(view.canvas.buffer_rgba())[:, :, :3])
+
+
+def test_figure_png_is_cropped_tight_unless_asked_and_honours_the_level() -> None:
+    view = Wave()
+    view.draw(phase=0.3)
+    tight = Image.open(io.BytesIO(figure_png(view.fig)))
+    loose = Image.open(io.BytesIO(figure_png(view.fig, tight=False)))
+    assert loose.size == (400, 300) and tight.size != (400, 300)  # the white margins are cut off
+    assert tight.size[0] < 400
+    fast, small = figure_png(view.fig, level=0), figure_png(view.fig, level=9)
+    assert len(fast) > 2 * len(small)                               # level 0 stores the pixels uncompressed
+    assert np.array_equal(_pixels(fast), _pixels(small))
+    assert [tag for tag, _ in _chunks(fast)][0] == b"IHDR"
+
+
+def test_nice_limits_falls_back_to_ten_times_the_decade() -> None:
+    assert nice_limits(0.0, 90.0, steps=(1,)) == (0.0, 100.0)   # a fifth of 90 is 18: base 10, step 100
+    assert nice_limits(0.0, 0.9, steps=(1,)) == pytest.approx((0.0, 1.0))
+
+
+def test_a_live_figure_uses_its_own_dpi() -> None:
+    class Small(Wave):
+        dpi = 50.0
+
+    view = Small()
+    view.draw()
+    view.canvas.draw()
+    assert view.canvas.get_width_height() == (200, 150)
+
+
+def test_a_cache_of_one_keeps_the_last_parameters() -> None:
+    calls = []
+
+    class One(Wave):
+        cache_size = 1
+
+        def compute(self, phase: float = 0.0, amp: float = 1.0) -> np.ndarray:
+            calls.append(phase)
+            return super().compute(phase, amp)
+
+    view = One()
+    for phase in (1.0, 1.0, 2.0, 1.0):
+        view.draw(phase=phase)
+    assert calls == [1.0, 2.0, 1.0]
+
+
+def test_timings_are_the_seconds_each_part_took(monkeypatch) -> None:
+    import time
+
+    class Slow(Wave):
+        def compute(self, phase: float = 0.0, amp: float = 1.0) -> np.ndarray:
+            time.sleep(0.05)
+            return super().compute(phase, amp)
+
+        def update(self, data, phase: float = 0.0, amp: float = 1.0) -> None:
+            time.sleep(0.03)
+            super().update(data, phase, amp)
+
+    view = Slow()
+    view.frame(phase=0.5)
+    t = view.timings
+    assert 0.05 <= t["compute_s"] < 5 and 0.03 <= t["update_s"] < 5
+    assert 0 < t["draw_s"] < 5 and 0 < t["encode_s"] < 5
+    plot = TwoPanels()
+    plot.run()
+    assert 0 < plot.timings["run_s"] < 30
+
+
+def test_set_limits_reports_a_changed_y_axis() -> None:
+    view = Wave()
+    view.draw(phase=0.0)
+    assert LiveFigure.set_limits(view.ax, y=(-1, 1)) is False
+    assert LiveFigure.set_limits(view.ax, y=(-1, 2)) is True and view.ax.get_ylim() == (-1, 2)
+    assert LiveFigure.set_limits(view.ax, x=(0, 6), y=(-1, 2)) is False
+
+
+def test_a_live_run_blits_between_legend_changes() -> None:
+    view = TwoPanels()
+    view.go_live()
+    frames: list[bytes] = []
+    view.sink = frames.append
+    view.interval_s = 0.0
+    view.run(losses=(0.5, 0.4, 0.3, 0.2), accs=(40.0, 50.0, 60.0, 70.0), x_max=4)
+    # the legends change when a series first appears; after that, frames only redraw the curves
+    assert view.blits >= 3 and view.full_draws + view.blits == len(frames)
+
+
+def test_fixed_limits_of_a_panel_are_both_kept() -> None:
+    class Fixed(TwoPanels):
+        panels = (Panel("loss", ylim=(-5.0, 5.0)), Panel("accuracy (%)", ylim=(-3.0, None)))
+
+    view = Fixed()
+    view.run(losses=(0.5, 9.0), accs=(10.0, 11.0))
+    assert view.axes[0].get_ylim() == (-5.0, 5.0)          # data above the top does not move a fixed axis
+    assert view.axes[1].get_ylim() == (-3.0, 15.0)         # nice_limits(-3, 11) = (-5, 15), bottom kept at -3
+
+
+@pytest.mark.parametrize("ylim, losses, expected", [
+    ((1e-4, None), (0.02, 0.5), (1e-4, 1.0)),     # fixed bottom, whole-decade top
+    ((None, 100.0), (0.02, 0.5), (1e-2, 100.0)),  # fixed top, whole-decade bottom
+    ((None, None), (0.02, 5.0), (1e-2, 10.0)),    # 5 rounds up to the decade 10
+    ((None, None), (0.1, 0.1), (0.1, 1.0)),       # one value on a decade: still one decade shown
+])
+def test_log_panel_limits(ylim, losses, expected) -> None:
+    class Log(TwoPanels):
+        panels = (Panel("loss", yscale="log", ylim=ylim), Panel("accuracy (%)"))
+
+    view = Log()
+    view.run(losses=losses)
+    assert view.axes[0].get_ylim() == pytest.approx(expected)
+    assert view.axes[0].yaxis.get_major_formatter()(1e-2) == "10⁻²"  # a log panel gets plain decade labels
+
+
+@pytest.mark.parametrize("ylim, accs, expected", [
+    ((0.0, None), (10.0, 11.0), (0.0, 12.5)),     # nice_limits(0, 11): the fixed bottom is part of the span
+    ((None, 7.0), (1.0, 2.0), (0.0, 7.0)),        # nice_limits(1, 7) = (0, 8): the fixed top stays 7
+])
+def test_partly_fixed_linear_panel_limits(ylim, accs, expected) -> None:
+    class Part(TwoPanels):
+        panels = (Panel("loss"), Panel("accuracy (%)", ylim=ylim))
+
+    view = Part()
+    view.run(accs=accs)
+    assert view.axes[1].get_ylim() == pytest.approx(expected)
+
+
+def test_a_run_that_starts_without_points_still_gets_its_legend_right() -> None:
+    class Empty(TwoPanels):
+        def train(self, empty: bool = False, **params) -> None:
+            if empty:
+                self.start("nothing yet", 2)
+            else:
+                super().train(**params)
+
+    view = Empty()
+    view.run()
+    view.run(empty=True)
+    assert _legend_texts(view.axes[0]) == ["earlier runs (faded)"]
+
+
+def test_a_stop_before_the_run_starts_says_so_without_a_label() -> None:
+    class Early(TwoPanels):
+        def train(self, **params) -> None:
+            self.stop.set()       # Stop pressed while the run was still preparing (before start)
+            self.check_stop(0)
+
+    view = Early()
+    assert view.run() == "stopped"
+    assert view.caption() == "stopped at epoch 0 (Stop pressed)"
+
+
+def test_start_accepts_a_fractional_range_and_a_fresh_plot_spans_zero_to_one() -> None:
+    view = Steps()
+    view.start("half an epoch", 0.5)
+    assert view.x_max == 0.5 and view.axes[0].get_xlim() == (0.0, 0.5)
+    fresh = TwoPanels()
+    fresh.x_start = 0.0
+    fresh._ensure_built()
+    fresh.clear()                          # before any run: x from x_start to 1 (+ pad)
+    assert fresh.axes[0].get_xlim() == (0.0, 1.5)
+    assert fresh.caption().strip() == ""   # the status line starts blank
+
+
+def test_run_plot_style() -> None:
+    """The look every run plot shares. The layout is fixed (no tight_layout per frame): that is what
+    lets a frame blit, and the explorer benchmarks and browser tests were measured with these numbers."""
+    view = TwoPanels()
+    view.run(x_max=2)
+    view.run(x_max=2)
+    sp = view.fig.subplotpars
+    assert (sp.left, sp.right, sp.bottom, sp.top, sp.wspace) == (0.07, 0.98, 0.16, 0.82, 0.28)
+    loss, acc = view.axes
+    assert loss.get_position().y0 == acc.get_position().y0 and loss.get_position().x1 < acc.get_position().x0
+    assert view._status.get_fontsize() == 11 and acc.title.get_fontsize() == 10
+    assert all(line.get_alpha() == 0.3 for line in loss.get_xgridlines() + loss.get_ygridlines())
+    line = view.series["test"].line
+    assert (line.get_markersize(), line.get_linewidth(), line.get_label()) == (4, 1.6, "test")
+    faded = view.runs[0]["series"]["test"].line
+    assert (faded.get_markersize(), faded.get_linewidth(), faded.get_alpha()) == (2, 1.0, 0.3)
+    assert not faded.get_animated()
+    legend = acc.get_legend()
+    assert all(t.get_fontsize() == 8 for t in legend.get_texts())
+    handle = legend.legend_handles[-1]
+    assert (handle.get_color(), handle.get_alpha(), handle.get_linewidth()) == ("gray", 0.5, 1.0)
+    assert legend.legend_handles[0].get_color() == "C1"
+
+
+def test_a_partly_fixed_panel_keeps_its_default_range_until_data_arrives() -> None:
+    class High(TwoPanels):
+        panels = (Panel("loss"), Panel("accuracy (%)", ylim=(50.0, None)))
+
+    view = High()
+    view._ensure_built()
+    lo, hi = view.axes[1].get_ylim()
+    assert lo < hi                                  # never an upside-down axis (50 above the default top 1)
+    view.run(accs=(60.0, 61.0))
+    assert view.axes[1].get_ylim() == (50.0, 62.5)  # then the fixed bottom and nice_limits(50, 61)'s top (step 2.5)
+
+
+def test_going_live_after_a_full_draw_redraws_the_background_once() -> None:
+    class Caption(LiveFigure):
+        figsize = (3.0, 2.0)
+
+        def build(self, fig) -> None:
+            fig.subplots().plot([0, 1], [0, 1])
+            self.text = self.dynamic(fig.text(0.5, 0.9, "", ha="center"))
+
+        def update(self, data, word: str = "") -> None:
+            self.set_text(self.text, word)
+
+    view = Caption()
+    view.draw(word="a")
+    view.canvas.draw()                              # drawn once in full: nothing is stale
+    view.go_live()
+    first, second = view.frame(word="b"), view.frame(word="c")
+    assert (view.full_draws, view.blits) == (1, 1)
+    fresh = Caption()
+    fresh.draw(word="c")
+    fresh.canvas.draw()
+    assert np.array_equal(_pixels(second), _pixels(encode_png(fresh.canvas)))
+    assert not np.array_equal(_pixels(first), _pixels(second))
