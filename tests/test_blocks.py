@@ -379,16 +379,21 @@ def test_grouped_and_dilated_bottleneck_equals_torchvision():
 
 
 def test_block_error_messages_say_what_to_change():
-    with pytest.raises(ValueError, match=r"groups=1 and base_width=64: use Bottleneck"):
+    with pytest.raises(ValueError, match=r"^BasicBlock only supports groups=1 and base_width=64: use Bottleneck$"):
         BasicBlock(8, 8, groups=2)
     with pytest.raises(ValueError, match=r"groups=1 and base_width=64"):
         BasicBlock(8, 8, base_width=32)
-    with pytest.raises(ValueError, match=r"dilation > 1: use Bottleneck"):
+    with pytest.raises(ValueError, match=r"^BasicBlock does not support dilation > 1: use Bottleneck$"):
         BasicBlock(8, 8, dilation=2)
     with pytest.raises(ValueError, match=r"stride must be >= 1, got 0"):
         ResidualBlock(8, 8, 0)
     with pytest.raises(ValueError, match=r"8 -> 16 channels with stride 1: choose shortcut='projection'"):
         ResidualBlock(8, 16)
+    with pytest.raises(ValueError, match=(
+        r"^an identity shortcut needs matching shapes, but this block maps 8 -> 8 channels with stride 2: "
+        r"choose shortcut='projection' \(1x1 conv \+ BN\) or shortcut='zeropad' \(subsample \+ zero channels\)$"
+    )):
+        ResidualBlock(8, 8, 2)
     with pytest.raises(ValueError, match=r"unknown activation 'swish2': choose one of \['elu', 'gelu'"):
         ResidualBlock(8, 8, activation="swish2")
     with pytest.raises(ValueError, match=r"unknown shortcut 'dense': choose one of \('identity', 'projection'"):
@@ -467,3 +472,20 @@ def test_torchvision_basic_block_with_downsample_and_post002_channel_change():
     torch.testing.assert_close(ours(x), theirs(x))
     widen = PostBasicBlock(4, 8)  # channels change at stride 1: still a projection
     assert [type(m) for m in widen.shortcut] == [nn.Conv2d, nn.BatchNorm2d] and widen.shortcut[0].stride == (1, 1)
+
+
+@pytest.mark.parametrize("kind", ["basic", "bottleneck"])
+def test_torchvision_blocks_print_exactly_like_torchvision(kind):
+    """Same submodules in the same order with the same settings, down to the in-place ReLU."""
+    from torchvision.models import resnet as tv
+
+    def down() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(8, 16, 1, 2, bias=False), nn.BatchNorm2d(16))
+
+    if kind == "basic":
+        ours, theirs = BasicBlock(8, 16, 2, downsample=down()), tv.BasicBlock(8, 16, 2, downsample=down())
+    else:
+        ours = Bottleneck(8, 4, 2, downsample=down(), groups=2, base_width=128)
+        theirs = tv.Bottleneck(8, 4, 2, downsample=down(), groups=2, base_width=128)
+    assert "(relu): ReLU(inplace=True)" in repr(theirs)
+    assert repr(ours) == repr(theirs)
