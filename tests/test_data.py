@@ -443,3 +443,124 @@ def test_tensor_loader_defaults_label_dtype_and_two_shuffling_processes():
             for r in (0, 1)]
     seen = [set(next(iter(p))[1].tolist()) for p in pair]
     assert len(seen[0]) == len(seen[1]) == 4 and not seen[0] & seen[1]  # two halves of one shuffle
+
+
+# ------------------------------------------------------------------ second round against the survivors (data)
+def _md5_of(payload: bytes) -> str:
+    import hashlib
+
+    return hashlib.md5(payload).hexdigest()
+
+
+def _idx(magic: int, shape: tuple, values: list) -> bytes:
+    """An IDX file as FashionMNIST stores it: a big-endian int32 magic and sizes, then uint8 values."""
+    import struct
+
+    return struct.pack(f">{1 + len(shape)}i", magic, *shape) + bytes(values)
+
+
+def _tiny_fashion_mnist(tmp_path: Path, monkeypatch) -> Path:
+    """A 3 + 2 image FashionMNIST (4x4 pixels) under tmp_path, with RAW_FILES patched to its checksums.
+
+    The Debian directory and torchvision's download are switched off, so a read from any other
+    directory fails instead of finding (or fetching) the real data set.
+    """
+    from torchvision import datasets
+
+    files = {
+        "train-images-idx3-ubyte": _idx(2051, (3, 4, 4), list(range(48))),
+        "train-labels-idx1-ubyte": _idx(2049, (3,), [7, 8, 9]),
+        "t10k-images-idx3-ubyte": _idx(2051, (2, 4, 4), list(range(100, 132))),
+        "t10k-labels-idx1-ubyte": _idx(2049, (2,), [1, 2]),
+    }
+    raw = tmp_path / "tiny" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, payload in files.items():
+        (raw / name).write_bytes(payload)
+    monkeypatch.setattr(data, "RAW_FILES", {n: (_md5_of(p), len(p)) for n, p in files.items()})
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+
+    def no_download(self):
+        raise AssertionError("tests never download")
+
+    monkeypatch.setattr(datasets.FashionMNIST, "download", no_download)
+    return tmp_path / "tiny"
+
+
+def test_fashion_mnist_and_load_tensors_read_the_root_they_are_given(tmp_path, monkeypatch):
+    root = _tiny_fashion_mnist(tmp_path, monkeypatch)
+    ds = data.fashion_mnist(root=root)  # default: the training split, never a download
+    assert len(ds) == 3 and ds.targets.tolist() == [7, 8, 9]
+    images, labels = data.load_tensors(root=root)  # default: the training split
+    assert torch.equal(images, torch.arange(48, dtype=torch.uint8).view(3, 4, 4))
+    assert labels.tolist() == [7, 8, 9] and labels.dtype == torch.int64
+    test_images, test_labels = data.load_tensors(False, root)
+    assert test_images[1, 3, 3].item() == 131 and test_labels.tolist() == [1, 2]
+
+
+def test_a_verified_directory_is_not_hashed_again(tmp_path, monkeypatch):
+    root = _tiny_fashion_mnist(tmp_path, monkeypatch)
+    hashed = []
+    real_md5 = data._md5
+    monkeypatch.setattr(data, "_md5", lambda path, *a: hashed.append(path.name) or real_md5(path, *a))
+    assert data.ensure_fashion_mnist(root, download=False) == root
+    assert sorted(hashed) == sorted(data.RAW_FILES)  # first look: every file hashed once
+    raw = root / "FashionMNIST" / "raw"
+    stamp = json.loads((raw / ".verified.json").read_text())
+    assert stamp == {n: [(raw / n).stat().st_size, (raw / n).stat().st_mtime_ns] for n in data.RAW_FILES}
+    hashed.clear()
+    assert data.ensure_fashion_mnist(root, download=False) == root
+    assert hashed == []  # unchanged sizes and times: the stamp is trusted
+
+
+def test_unpack_gz_accepts_torchvisions_archive_by_its_own_checksum(tmp_path):
+    src = tmp_path / "x.gz"
+    src.write_bytes(gzip.compress(b"original archive"))
+    dest = tmp_path / "x"
+    data._unpack_gz(src, dest, _md5_of(src.read_bytes()), "0" * 32)  # the archive's MD5 is enough
+    assert dest.read_bytes() == b"original archive"
+    debian = tmp_path / "y.gz"
+    debian.write_bytes(gzip.compress(b"recompressed", mtime=1))
+    data._unpack_gz(debian, tmp_path / "y", "0" * 32, _md5_of(b"recompressed"))  # or the content's MD5
+    assert (tmp_path / "y").read_bytes() == b"recompressed"
+
+
+def test_unpack_gz_with_no_matching_checksum_names_both_and_writes_nothing(tmp_path):
+    src = tmp_path / "x.gz"
+    src.write_bytes(gzip.compress(b"something else"))
+    gz_md5, raw_md5 = _md5_of(src.read_bytes()), _md5_of(b"something else")
+    with pytest.raises(data.DataIntegrityError,
+                       match=rf"x.gz: checksum mismatch. Archive MD5 expected a{31 * 'b'} \(torchvision\), "
+                             rf"got {gz_md5}; unzipped content MD5 expected c{31 * 'd'}, got {raw_md5}"):
+        data._unpack_gz(src, tmp_path / "x", "a" + 31 * "b", "c" + 31 * "d")
+    assert not (tmp_path / "x").exists()
+
+
+def test_unpack_gz_of_a_cut_archive_names_the_error_and_its_md5(tmp_path):
+    src = tmp_path / "x.gz"
+    src.write_bytes(gzip.compress(bytes(range(256)) * 64)[:100])
+    got = _md5_of(src.read_bytes())
+    with pytest.raises(data.DataIntegrityError, match=rf"truncated or corrupted \(EOFError: .*got {got}"):
+        data._unpack_gz(src, tmp_path / "x", "a" * 32, "b" * 32)
+    assert not (tmp_path / "x").exists()
+
+
+def test_tensor_loader_keeps_images_and_labels_on_its_device():
+    # the meta device (shapes only) exists on every machine, so no GPU is needed to see the move
+    loader = data.TensorLoader(torch.zeros(4, 2, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.int32),
+                               device="meta")
+    assert (loader.device.type, loader.images.device.type, loader.labels.device.type) == ("meta",) * 3
+    assert loader.labels.dtype == torch.int64
+
+
+def test_fast_loaders_use_the_given_device_or_get_device(monkeypatch):
+    train, test = data.fast_loaders(per_class=1, test_per_class=1, device="meta")
+    assert (train.images.device.type, test.images.device.type) == ("meta", "meta")
+    monkeypatch.setattr(data, "get_device", lambda: torch.device("meta"))  # as if an accelerator were found
+    train, test = data.fast_loaders(per_class=1, test_per_class=1)
+    assert (train.device.type, test.labels.device.type) == ("meta", "meta")
+
+
+def test_torchvision_loaders_pass_num_workers_on():
+    train, test = data.torchvision_loaders(per_class=1, test_per_class=1, num_workers=2)
+    assert (train.num_workers, test.num_workers) == (2, 2)
