@@ -313,7 +313,7 @@ def draw_network(model: nn.Module | NetworkSpec, *, input_shape: Sequence[int] |
             from :func:`describe_network`.
         input_shape: one example's shape, e.g. ``(3, 224, 224)`` or ``(1, 28, 28)``.
         ax: draw into these axes (the figure is sized automatically without it).
-        highlight: module names to emphasise (orange outline), e.g. ``["conv1", "fc"]``;
+        highlight: module names to emphasise (violet outline), e.g. ``["conv1", "fc"]``;
             a mapping adds a note above each, ``{"fc": "new head: 10 classes"}``. A
             module inside a block highlights its block; unknown names raise ValueError.
         title: caption (default: class name, number of blocks, input shape; ``""`` for none).

@@ -26,7 +26,7 @@ __all__ = [
 FONT = {"box": 9.0, "small": 8.0, "shape": 7.5, "title": 11.0, "section": 9.5}
 INK = "#333333"
 MUTED = "#777777"
-HIGHLIGHT = "#d9480f"
+HIGHLIGHT = "#5b3cc4"  # violet: apart from the red of projection shortcuts and the stage colours
 
 # face, edge colour per layer kind: one colour per concept across every diagram
 KIND_COLORS: dict[str, tuple[str, str]] = {
