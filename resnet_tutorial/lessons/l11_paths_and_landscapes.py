@@ -363,11 +363,12 @@ def plot_lesions(single: pd.DataFrame, random: pd.DataFrame) -> Figure:
     """
     from matplotlib.ticker import MaxNLocator
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.6))
     for i, (name, t) in enumerate(single.groupby("net", sort=False)):
-        ok = t[t["deletable"] & ~t["downsampling"]]
+        ok = (t["deletable"] & ~t["downsampling"]).to_numpy()
         down = t[t["deletable"] & t["downsampling"]]
-        a.plot(ok["block"], 100 * ok["acc"], "o-", ms=3, color=f"C{i}", label=f"{name}")
+        # the line breaks at the downsampling blocks (NaN): they are a different kind of deletion
+        a.plot(t["block"], np.where(ok, 100 * t["acc"], np.nan), "o-", ms=3, color=f"C{i}", label=f"{name}")
         if len(down):
             a.plot(down["block"], 100 * down["acc"], "s", ms=7, mfc="none", color=f"C{i}",
                    label=f"{name}: downsampling block (only the zero-pad shortcut left)")
@@ -378,7 +379,8 @@ def plot_lesions(single: pd.DataFrame, random: pd.DataFrame) -> Figure:
     a.set_xlabel("deleted block (0 = first; grey: downsampling)")
     a.set_ylabel("test accuracy (%)")
     a.set_title("Delete one block (dashed: intact net; dotted: chance)", fontsize=9)
-    a.legend(fontsize=7, loc="best", framealpha=0.9)
+    # legends under the axes: inside they hid the lowest points (the lesions that matter most)
+    a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2, frameon=False)
     a.grid(alpha=0.3)
     for i, (name, t) in enumerate(random.groupby("net", sort=False)):
         s = t.groupby("k")["acc"].agg(["mean", "min", "max"])
@@ -390,7 +392,7 @@ def plot_lesions(single: pd.DataFrame, random: pd.DataFrame) -> Figure:
     b.set_title("Delete k random blocks (band: min-max over draws)", fontsize=9)
     a.xaxis.set_major_locator(MaxNLocator(integer=True))
     b.xaxis.set_major_locator(MaxNLocator(integer=True))
-    b.legend(fontsize=8)
+    b.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3, frameon=False)
     b.grid(alpha=0.3)
     fig.tight_layout()
     return fig
