@@ -245,7 +245,7 @@ def test_fit_exponential_recovers_the_factor() -> None:
     assert fit.log10_intercept == pytest.approx(math.log10(3.0))
     assert fit.r2 == pytest.approx(1.0)
     assert np.allclose(fit.predict(k), 3.0 * 0.25**k)
-    assert "shrinks by a factor of 4" in str(fit)
+    assert str(fit).startswith("×0.25 per layer (÷4: the gradient shrinks; R² = ")
     with pytest.raises(ValueError, match="positive"):
         diagnostics.fit_exponential([0, 1, 2], [1.0, 0.0, 1e-3])
     with pytest.raises(ValueError, match="two distinct"):
@@ -548,7 +548,7 @@ def test_fit_exponential_r2_of_an_imperfect_fit_by_hand() -> None:
     assert fit.log10_intercept == pytest.approx(1 / 6, rel=1e-12)
     assert fit.factor == pytest.approx(10**0.5, rel=1e-12)
     assert fit.r2 == pytest.approx(0.75, rel=1e-12)
-    assert str(fit) == "the gradient grows by a factor of 3.16 per layer (R² = 0.750)"
+    assert str(fit) == "×3.16 per layer (the gradient grows; R² = 0.750)"
 
 
 def test_fit_exponential_constant_norms_give_factor_one_and_r2_one() -> None:
@@ -584,9 +584,9 @@ def test_fit_exponential_messages_show_the_bad_points() -> None:
 def test_exponential_fit_text_for_growth_shrinkage_and_no_change() -> None:
     fit = diagnostics.ExponentialFit
     shrinking = fit(0.25, math.log10(0.25), 0.0, 0.99)
-    assert str(shrinking) == "the gradient shrinks by a factor of 4 per layer (R² = 0.990)"
-    assert str(fit(1.5, math.log10(1.5), 0.0, 1.0)) == "the gradient grows by a factor of 1.5 per layer (R² = 1.000)"
-    assert str(fit(1.0, 0.0, 0.0, 1.0)) == "the gradient grows by a factor of 1 per layer (R² = 1.000)"
+    assert str(shrinking) == "×0.25 per layer (÷4: the gradient shrinks; R² = 0.990)"
+    assert str(fit(1.5, math.log10(1.5), 0.0, 1.0)) == "×1.5 per layer (the gradient grows; R² = 1.000)"
+    assert str(fit(1.0, 0.0, 0.0, 1.0)) == "×1 per layer (the gradient keeps its size; R² = 1.000)"
 
 
 def test_exponential_fit_predict_works_in_float64_for_float32_x() -> None:

@@ -257,9 +257,14 @@ class ExponentialFit:
         return 10 ** (self.log10_intercept + self.log10_slope * np.asarray(x, dtype=float))
 
     def __str__(self) -> str:
-        kind = "shrinks" if self.factor < 1 else "grows"
-        per = 1 / self.factor if self.factor < 1 else self.factor
-        return f"the gradient {kind} by a factor of {per:.3g} per layer (R² = {self.r2:.3f})"
+        # one convention everywhere: the factor multiplies the gradient (×0.147), its inverse only in brackets
+        if self.factor < 1:
+            trend = f"÷{1 / self.factor:.3g}: the gradient shrinks"
+        elif self.factor > 1:
+            trend = "the gradient grows"
+        else:
+            trend = "the gradient keeps its size"
+        return f"×{self.factor:.3g} per layer ({trend}; R² = {self.r2:.3f})"
 
 
 def fit_exponential(x: Sequence[float] | np.ndarray, norms: Sequence[float] | np.ndarray) -> ExponentialFit:
