@@ -108,7 +108,8 @@ def depth_color(depth: int):
     """The colour of a depth, the same in every figure of the lesson (deeper = darker)."""
     lo, hi = (math.log(d) for d in COLOR_DEPTHS)
     t = (math.log(depth) - lo) / (hi - lo)
-    return plt.get_cmap("viridis")(0.78 - 0.73 * min(max(t, 0.0), 1.0))
+    # plasma changes hue along its length (viridis stays teal in the middle, where 20 and 32 fall)
+    return plt.get_cmap("plasma")(0.88 * (1.0 - min(max(t, 0.0), 1.0)))
 
 
 def _error_axis(ax, lo: float, hi: float, label: bool = True) -> None:
