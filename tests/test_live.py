@@ -414,6 +414,8 @@ def test_the_status_line_tells_how_a_run_ended() -> None:
     view.run()
     assert view.timings["run_s"] > 0
 
+
+def test_the_status_line_says_a_run_was_interrupted() -> None:
     class Interrupted(TwoPanels):
         def train(self, **params) -> None:
             self.start("long run", 9)
@@ -425,6 +427,8 @@ def test_the_status_line_tells_how_a_run_ended() -> None:
         view.run()
     assert view.caption() == "long run: interrupted" and view.series["train"].xs == [1.0]
 
+
+def test_the_status_line_says_where_stop_ended_a_run() -> None:
     class Stopped(TwoPanels):
         def train(self, **params) -> None:
             self.start("long run", 9)
