@@ -277,3 +277,117 @@ def test_nan_handling_is_symmetric_for_floats():
     assert math.isnan(float("nan"))
     assert text(float("nan"), float("nan")) is None
     assert text(1.0, float("nan")) == "1.0 instead of nan"
+
+
+# --------------------------------------------------------------------------- what a Diff carries
+# The mistake finder (exercises/slips.py, diagnosis.py) reads a Diff's got and expected to name a
+# slip (a float where an int was expected, a tensor for a number...): they must be the two values
+# at the place where the answers first differ, and `where` is always a str ("" at the top).
+_A, _B = T([1.0, 5.0]), T([1.0, 2.0])
+_I, _J = T([1, 7]), T([1, 3])
+_F, _G = T([1.0], dtype=torch.float64), T([1.0])
+
+
+@pytest.mark.parametrize("got, exp, inner_got, inner_exp, where", [
+    ("x", T([1.0]), "x", None, ""),                           # not a tensor
+    (_A, T([1.0, 2.0, 3.0]), _A, None, ""),                   # shape
+    (_F, _G, _F, _G, ""),                                     # dtype
+    (_I, _J, _I, _J, ""),                                     # integer values
+    (_A, _B, _A, _B, ""),                                     # float values
+    (3, 2, 3, 2, ""),
+    (2.0, 2, 2.0, 2, ""),
+    ("2", 2, "2", 2, ""),
+    (0.25, 0.5, 0.25, 0.5, ""),
+    (None, 0.5, None, 0.5, ""),
+    ("x", 0.5, "x", 0.5, ""),
+    (False, True, False, True, ""),
+    ("b", "a", "b", "a", ""),
+    (3, None, 3, None, ""),
+    (torch.float64, torch.float32, torch.float64, torch.float32, ""),
+    ({1}, [1], {1}, [1], ""),
+    ([1, 2, 3], [1, 2], [1, 2, 3], [1, 2], ""),
+    ([1, 5], [1, 2], 5, 2, "item 1"),
+    ("ab", {"a": 1}, "ab", {"a": 1}, ""),
+    ({"a": 1}, {"a": 1, "b": 2}, {"a": 1}, {"a": 1, "b": 2}, ""),
+    ({"a": 9}, {"a": 1}, 9, 1, "['a']"),
+    ([0.0], Report({"m": 0.0}), [0.0], Report({"m": 0.0}), ""),
+])
+def test_a_diff_carries_the_two_values_where_they_differ(got, exp, inner_got, inner_exp, where) -> None:
+    d = compare(got, exp, RTOL, ATOL)
+    assert d.where == where and isinstance(d.where, str)
+    assert d.got is inner_got or (inner_got is not None and d.got == inner_got and type(d.got) is type(inner_got))
+    if inner_exp is None and isinstance(exp, torch.Tensor):
+        inner_exp = exp
+    assert d.expected is inner_exp or (d.expected == inner_exp and type(d.expected) is type(inner_exp))
+    assert d.detail and d.text().endswith(d.detail)
+
+
+def test_lenient_diffs_carry_the_values_too() -> None:
+    d = compare(2.5, 2, RTOL, ATOL, lenient=True)                   # a float for an int, not equal
+    assert (d.where, d.got, d.expected, d.detail) == ("", 2.5, 2, "2.5 instead of 2")
+    d = compare(T([1.5]), T([1 / 3], dtype=torch.float64), RTOL, ATOL, lenient=True)
+    assert d.expected.dtype == torch.float64 and d.got.dtype == torch.float64   # compared in the reference's dtype
+    assert d.detail == "1 of 1 values differ; the largest difference is at index (0,): 1.5 instead of 0.333333"
+
+
+def test_a_dtype_change_alone_is_strict_by_default() -> None:
+    assert compare(T([1, 2]), T([1.0, 2.0]), RTOL, ATOL).text() == "dtype int64 instead of float32"
+    assert compare(2.0, 2, RTOL, ATOL).text() == "2.0, a float, where the int 2 was expected"
+
+
+def test_lenient_reaches_into_lists_and_dicts() -> None:
+    assert compare([T(2.0), 1], [2, 1], RTOL, ATOL, lenient=True) is None
+    assert compare({"k": T(2.0)}, {"k": 2}, RTOL, ATOL, lenient=True) is None
+    assert text([T(2.0)], [2]) == "item 0: a 0-d tensor where an int was expected"
+    assert text({"k": T(2.0)}, {"k": 2}) == "['k']: a 0-d tensor where an int was expected"
+
+
+def test_lenient_integer_answers_are_compared_with_the_unrounded_reference() -> None:
+    # an int tensor for a float reference: the reference keeps its fraction (1.4 is not 1)
+    assert text(T([1, 2]), T([1.4, 2.0]), lenient=True) == (
+        "1 of 2 values differ; the largest difference is at index (0,): 1.0 instead of 1.4")
+
+
+@pytest.mark.parametrize("got, rtol, atol, count", [
+    # exp is all ones; 2.0 is off by 1, 1.1 by 0.1
+    (T([1.0, 1.1, 2.0]), 0.2, 0.0, 1),   # rtol 0.2 forgives 1.1: one value differs
+    (T([1.0, 1.1, 2.0]), 0.0, 0.15, 1),  # so does atol 0.15
+    (T([1.0, 1.1, 2.0]), 0.0, 0.0, 2),
+])
+def test_the_count_of_differing_values_uses_the_given_tolerances(got, rtol, atol, count) -> None:
+    d = compare(got, torch.ones(3), rtol, atol)
+    assert d.detail.startswith(f"{count} of 3 values differ; the largest difference is at index (2,): 2.0")
+
+
+def test_nan_matching_nan_is_not_a_difference_even_among_others() -> None:
+    assert text(T([float("nan"), 5.0]), T([float("nan"), 1.0])) == (
+        "1 of 2 values differ; the largest difference is at index (1,): 5.0 instead of 1.0")
+
+
+def test_the_largest_difference_is_the_largest_gap_not_the_largest_sum() -> None:
+    # gaps 6 and 1; sums 0 and 1: index 0 is the largest difference
+    assert text(T([3.0, 0.0]), T([-3.0, 1.0])) == (
+        "2 of 2 values differ; the largest difference is at index (0,): 3.0 instead of -3.0")
+
+
+def test_a_report_where_a_list_was_given_names_its_place() -> None:
+    assert text([0.0], Report({"m": 0.0}), where="out") == "out: a list instead of a report"
+    assert text(torch.float64, torch.float32, where="dtype") == "dtype: torch.float64 instead of torch.float32"
+
+
+def test_outcome_diffs_carry_the_values_and_errors() -> None:
+    refused, wrong_kind = ValueError("bad"), TypeError("x")
+    stopped, two = Outcome(value=1.0, timed_out=True), Outcome(value=2.0)
+    returned, must_refuse = Outcome(value=3.0), Outcome(error=refused)
+    raised = Outcome(error=wrong_kind)
+    changed, same = Outcome(value=2.0, changed_inputs=("x",)), Outcome(value=2.0)
+    cases = [
+        (stopped, two, None, two.value),
+        (returned, must_refuse, returned.value, refused),
+        (raised, must_refuse, wrong_kind, refused),
+        (raised, two, wrong_kind, two.value),
+        (changed, same, changed.value, same.value),
+    ]
+    for got, exp, inner_got, inner_exp in cases:
+        d = compare_outcomes(got, exp, EX)
+        assert d.where == "" and d.got is inner_got and d.expected is inner_exp, d
