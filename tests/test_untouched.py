@@ -112,3 +112,13 @@ def test_check_keeps_the_notebooks_random_stream_and_grad_mode(ex_id: str, grad_
     with torch.set_grad_enabled(grad_enabled):
         result = assert_untouched(lambda: E.check(ex_id, E.get_exercise(ex_id).reference, record=False))
     assert result.passed
+
+
+def test_one_numpy_draw_is_noticed_wherever_the_generator_stands() -> None:
+    from helpers.state import global_differences, global_state
+
+    np.random.seed(5)
+    np.random.rand()                # the generator now stands inside its 624-value block
+    before = global_state()
+    np.random.rand()                # one more draw: the key array stays, the position moves
+    assert global_differences(before, global_state()) == ["numpy's global random generator advanced"]

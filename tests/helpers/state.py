@@ -47,11 +47,18 @@ def snapshot(model: nn.Module, grads: bool = True) -> dict[str, Any]:
     }
 
 
+def _numpy_state() -> tuple:
+    """numpy's global generator state, comparable with ==: (key bytes, position, has_gauss, cached gaussian)."""
+    _, key, pos, has_gauss, cached = np.random.get_state()
+    return key.tobytes(), int(pos), int(has_gauss), float(cached)
+
+
 def global_state() -> dict[str, Any]:
     """The process-wide state a notebook cell would notice: random generators and grad mode."""
     return {
         "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state()[1].copy(),
+        # the whole Mersenne Twister state: the key array alone changes only every 624 draws, the position every draw
+        "numpy_rng": _numpy_state(),
         "python_rng": random.getstate(),
         "grad_enabled": torch.is_grad_enabled(),
     }
@@ -87,7 +94,7 @@ def global_differences(before: dict[str, Any], after: dict[str, Any]) -> list[st
     out = []
     if not torch.equal(before["torch_rng"], after["torch_rng"]):
         out.append("the global torch random generator advanced")
-    if not np.array_equal(before["numpy_rng"], after["numpy_rng"]):
+    if before["numpy_rng"] != after["numpy_rng"]:
         out.append("numpy's global random generator advanced")
     if before["python_rng"] != after["python_rng"]:
         out.append("Python's random generator advanced")
