@@ -45,11 +45,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-__all__ = ["LiveFigure", "RunPlot", "Panel", "StopRun", "figure_png", "encode_png", "png_caption", "nice_limits",
+__all__ = ["LiveFigure", "RunPlot", "Panel", "StopRun", "TRAINING_FRAME_S", "figure_png", "encode_png", "png_caption", "nice_limits",
            "power_of_ten", "log_ticks", "PNG_LEVEL"]
 
 #: zlib level of the frames: 1 encodes about 2x faster than matplotlib's 6 for 10-25 % more bytes.
 PNG_LEVEL = 1
+
+
+#: seconds between frames of a run that trains for minutes: a frame costs 50-100 ms of a 2-core CPU,
+#: so one a second keeps the run fast and the picture alive (RunPlot.interval_s is 0.25 s for short runs)
+TRAINING_FRAME_S = 1.0
 
 
 class StopRun(Exception):

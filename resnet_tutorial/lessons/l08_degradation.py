@@ -35,7 +35,7 @@ from ..checkpoints import load_model
 from ..degradation import (DEFAULT_PATH, FULL_PATH, FULL_WEIGHTS, KINDS, check_depths, load_degradation,
                            run_degradation)
 from ..diagrams import draw_network
-from ..live import LiveFigure, Panel, RunPlot
+from ..live import TRAINING_FRAME_S, LiveFigure, Panel, RunPlot
 
 __all__ = ["CHANCE_ERROR", "ERROR_YLIM", "RUNS", "DegradationExplorer", "LiveDegradationRun", "depth_color", "depth_verdict",
            "draw_degradation_explorer", "draw_twins", "final_errors", "final_table", "last_epoch_errors",
@@ -395,7 +395,7 @@ class LiveDegradationRun(RunPlot):
               Panel("error (%, log scale)", title="residual networks (ResNet)", ylim=(None, 100.0), yscale="log",
                     legend="lower left"))  # the bottom follows the data: a decade below the lowest error
     xlabel = "epoch"
-    interval_s = 1.0  # a frame costs 50-100 ms of a 2-core CPU: one a second keeps a long run fast and alive
+    interval_s = TRAINING_FRAME_S
     x_start, x_pad = 0.8, 0.2  # epochs 1..n, the last markers whole
 
     def __init__(self) -> None:

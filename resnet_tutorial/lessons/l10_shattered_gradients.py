@@ -42,7 +42,7 @@ from .. import results
 from ..data import stratified_subset
 from ..device import machine_line, torch_threads
 from ..models import CifarResNet, create_model
-from ..live import LiveFigure, Panel, RunPlot, nice_limits
+from ..live import TRAINING_FRAME_S, LiveFigure, Panel, RunPlot, nice_limits
 from ..train import make_optimizer, train_steps
 
 __all__ = [
@@ -577,7 +577,7 @@ class NoBNRun(RunPlot):
     figsize = (9.0, 4.6)
     top = 50.0  # losses above it are drawn at the top edge, their value in the legend (the explosion reaches 1e19)
     panels = (Panel("training loss (cross-entropy, log scale)", ylim=(0.3, top), yscale="log", legend="upper right"),)
-    interval_s = 1.0  # a frame costs 50-100 ms of a 2-core CPU: one a second keeps a long run fast and alive
+    interval_s = TRAINING_FRAME_S
 
     def __init__(self) -> None:
         super().__init__()

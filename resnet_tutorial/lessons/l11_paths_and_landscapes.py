@@ -39,7 +39,7 @@ from ..data import stratified_subset
 from ..device import autocast, autocast_dtype, machine_line, torch_threads
 from ..landscape import (filter_normalized_direction, landscape_1d, landscape_2d, landscape_stats,
                          loss_grid)
-from ..live import LiveFigure, Panel, RunPlot
+from ..live import TRAINING_FRAME_S, LiveFigure, Panel, RunPlot
 from ..models import CifarResNet, create_model
 from ..train import make_optimizer, train_steps
 
@@ -591,7 +591,7 @@ class TwinsRun(RunPlot):
 
     figsize = (9.0, 4.4)
     panels = (Panel("training loss (cross-entropy)", ylim=(0.0, 2.6), legend="upper right"),)
-    interval_s = 1.0  # a frame costs 50-100 ms of a 2-core CPU: one a second keeps a long run fast and alive
+    interval_s = TRAINING_FRAME_S
     smooth = 20
 
     def __init__(self) -> None:
